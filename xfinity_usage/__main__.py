@@ -1,0 +1,5 @@
+"""``python -m xfinity_usage``."""
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,84 @@
+"""Exceptions raised by the library, and the exit code the CLI maps each to.
+
+Every failure is an :class:`XfinityUsageError`. Catch a subclass to act on
+one kind of failure; :attr:`XfinityUsageError.exit_code` is what the
+``xfinity-usage`` command exits with for it.
+"""
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of ``xfinity-usage`` (the Nagios mode of ``--warn``/``--crit`` uses 0-3 instead)."""
+
+    OK = 0
+    ERROR = 1               #: unexpected internal error
+    USAGE = 2               #: bad command line or configuration (argparse also uses 2)
+    BAD_CREDENTIALS = 3     #: the site refused the username or password
+    ACCOUNT_ACTION = 4      #: MFA, verification or password reset needed on the site
+    ACCESS_DENIED = 5       #: the site's bot protection blocked us (or we are cooling down)
+    SITE_UNAVAILABLE = 6    #: the site did not answer usefully, even after retries
+    SITE_CHANGED = 7        #: an expected page element or JSON endpoint is gone
+    BROWSER = 8             #: no usable browser or driver
+    GRAPHITE = 9            #: the reading was fetched but the Graphite push failed
+    INTERRUPTED = 130       #: SIGINT/SIGTERM
+
+
+class XfinityUsageError(Exception):
+    """Base class of every error this package raises."""
+
+    exit_code = ExitCode.ERROR
+    #: True when trying again soon may help (the retry logic uses it).
+    transient = False
+
+
+class ConfigError(XfinityUsageError):
+    """Missing or invalid configuration (credentials, options, paths)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class BadCredentialsError(XfinityUsageError):
+    """The site rejected the Xfinity ID or password."""
+
+    exit_code = ExitCode.BAD_CREDENTIALS
+
+
+class AccountActionRequiredError(XfinityUsageError):
+    """The site wants a human: MFA code, verification or a password reset."""
+
+    exit_code = ExitCode.ACCOUNT_ACTION
+
+
+class AccessDeniedError(XfinityUsageError):
+    """The site's bot protection answered ``Access Denied``."""
+
+    exit_code = ExitCode.ACCESS_DENIED
+
+
+class SiteUnavailableError(XfinityUsageError):
+    """The site failed (5xx, reset, blank page, timeout); trying later may work."""
+
+    exit_code = ExitCode.SITE_UNAVAILABLE
+    transient = True
+
+
+class SiteChangedError(XfinityUsageError):
+    """An element or endpoint the tool relies on is missing: the site changed."""
+
+    exit_code = ExitCode.SITE_CHANGED
+
+
+class DataError(SiteChangedError):
+    """The usage data is present but doubtful (fails validation); never guessed."""
+
+
+class BrowserError(XfinityUsageError):
+    """The browser or its WebDriver could not be found or started."""
+
+    exit_code = ExitCode.BROWSER
+
+
+class GraphiteError(XfinityUsageError):
+    """Sending the reading to Graphite failed."""
+
+    exit_code = ExitCode.GRAPHITE
