@@ -8,6 +8,7 @@ browser code) are imported only when a run needs them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -172,7 +173,8 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
     env = env or Environment()
     parser = build_parser(prog)
     try:
-        args = parser.parse_args(argv)
+        with contextlib.redirect_stdout(env.stdout), contextlib.redirect_stderr(env.stderr):
+            args = parser.parse_args(argv)
     except SystemExit as exc:  # -h, -V and usage errors
         return int(exc.code or 0)
     args.graphite = args.graphite or graphite

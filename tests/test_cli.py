@@ -1,0 +1,137 @@
+"""CLI unit tests: arguments, credentials, exit codes and one-line errors (no browser)."""
+import io
+import subprocess
+import sys
+
+import pytest
+
+from xfinity_usage import cli, errors
+from xfinity_usage.cli import Environment, main
+from xfinity_usage.errors import ExitCode
+
+READING = {"data_timestamp": 1700000000, "units": "GB", "used": 224.0, "total": 1229.0, "raw": {"x": 1}}
+
+
+def run_cli(argv, env=None):
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, Environment(env or {}, out, err))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_version_and_help():
+    assert subprocess.run([sys.executable, "-m", "xfinity_usage", "--version"], capture_output=True,
+                          text=True).stdout.startswith("xfinity-usage ")
+    help_text = subprocess.run([sys.executable, "-m", "xfinity_usage", "-h"], capture_output=True, text=True).stdout
+    for option in ("--cookie-file", "--browser", "--json", "--graphite", "--graphite-host", "--graphite-port",
+                   "--graphite-prefix", "--verbose", "--version", "--demo", "XFINITY_PASSWORD_FILE"):
+        assert option in help_text
+
+
+def test_version_imports_no_selenium():
+    code = ("import sys, contextlib, io\nfrom xfinity_usage.cli import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n    main(['-h'])\n"
+            "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.browsers', "
+            "'xfinity_usage.site', 'urllib3'))]\nassert not bad, bad\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_browser_names_match_factory():
+    from xfinity_usage import browsers
+
+    assert tuple(cli.BROWSERS) == tuple(browsers.BROWSERS)
+    assert cli.DEFAULT_BROWSER == browsers.DEFAULT_BROWSER == "firefox-headless"
+
+
+def test_unknown_browser_is_a_usage_error():
+    code, out, err = run_cli(["-b", "lynx"])
+    assert code == 2 and "invalid choice" in err
+
+
+@pytest.mark.parametrize("env,fragment", [
+    ({}, "XFINITY_USER is not set"),
+    ({"XFINITY_USER": "me"}, "XFINITY_PASSWORD (or XFINITY_PASSWORD_FILE) is not set"),
+    ({"XFINITY_USER": "me", "XFINITY_PASSWORD_FILE": "/nonexistent/pw"}, "cannot read XFINITY_PASSWORD_FILE"),
+])
+def test_missing_credentials(env, fragment):
+    code, out, err = run_cli([], env)
+    assert code == ExitCode.USAGE
+    assert fragment in err and err.count("\n") == 1 and out == ""
+
+
+def test_password_file(tmp_path):
+    path = tmp_path / "pw"
+    path.write_text("s3cret-from-file\n")
+    assert cli.read_credentials({"XFINITY_USER": "me", "XFINITY_PASSWORD_FILE": str(path)}) == (
+        "me", "s3cret-from-file")
+    # XFINITY_PASSWORD wins over the file
+    assert cli.read_credentials({"XFINITY_USER": "me", "XFINITY_PASSWORD": "p",
+                                 "XFINITY_PASSWORD_FILE": str(path)})[1] == "p"
+
+
+@pytest.mark.parametrize("exc_class", [
+    errors.BadCredentialsError, errors.AccountActionRequiredError, errors.AccessDeniedError,
+    errors.SiteUnavailableError, errors.SiteChangedError, errors.DataError, errors.BrowserError,
+    errors.GraphiteError, errors.ConfigError])
+def test_each_error_one_line_and_its_exit_code(monkeypatch, exc_class):
+    def fail(args, env):
+        raise exc_class("what happened; what to do")
+
+    monkeypatch.setattr(cli, "_fetch", fail)
+    code, out, err = run_cli([], {"XFINITY_USER": "user@example.com", "XFINITY_PASSWORD": "pw-123456"})
+    assert code == exc_class.exit_code
+    assert err == f"xfinity-usage: {exc_class.label}: what happened; what to do\n"
+    assert out == ""
+
+
+def test_exit_codes_distinct():
+    codes = [errors.ConfigError, errors.BadCredentialsError, errors.AccountActionRequiredError,
+             errors.AccessDeniedError, errors.SiteUnavailableError, errors.SiteChangedError,
+             errors.BrowserError, errors.GraphiteError]
+    assert len({c.exit_code for c in codes}) == len(codes)
+    assert 0 not in {c.exit_code for c in codes}
+
+
+def test_unexpected_error_is_one_line_with_traceback_only_at_vv(monkeypatch):
+    def boom(args, env):
+        raise RuntimeError("kaput")
+
+    monkeypatch.setattr(cli, "_fetch", boom)
+    code, out, err = run_cli([], {})
+    assert code == ExitCode.ERROR and err.count("\n") == 1 and "Traceback" not in err
+    code, out, err = run_cli(["-vv"], {})
+    assert "Traceback" in err and "kaput" in err
+
+
+def test_human_and_json_output(monkeypatch):
+    monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
+    assert run_cli([])[1] == "Used 224 of 1229 GB this month.\n"
+    import json
+
+    assert json.loads(run_cli(["-j"])[1]) == READING
+
+
+def test_json_and_graphite_both_happen(monkeypatch):
+    sent = []
+    monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
+    monkeypatch.setattr(cli, "_push", lambda args, reading: sent.append((args.graphite_host, args.graphite_port,
+                                                                          args.graphite_prefix, reading)))
+    code, out, err = run_cli(["-j", "-g", "-H", "10.9.9.9", "-P", "2004", "-p", "home"])
+    assert code == 0 and out.startswith("{")
+    assert sent == [("10.9.9.9", 2004, "home", READING)]
+
+
+def test_graphite_entry_point_implies_graphite(monkeypatch):
+    sent = []
+    monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
+    monkeypatch.setattr(cli, "_push", lambda args, reading: sent.append(reading))
+    assert cli.main_graphite([], Environment({}, io.StringIO(), io.StringIO())) == 0
+    assert sent == [READING]
+
+
+def test_secrets_masked_in_errors(monkeypatch):
+    def leak(args, env):
+        raise errors.SiteChangedError("page said hunter2-password")
+
+    monkeypatch.setattr(cli, "_fetch", leak)
+    code, out, err = run_cli(["-vv"], {"XFINITY_USER": "u", "XFINITY_PASSWORD": "hunter2-password"})
+    assert "hunter2-password" not in err and "********" in err
