@@ -1,0 +1,89 @@
+"""End to end: the library drives a real browser through every scenario of the simulated site."""
+import os
+import stat
+
+import pytest
+
+from xfinity_usage import (
+    AccessDeniedError,
+    AccountActionRequiredError,
+    BadCredentialsError,
+    XfinityUsage,
+)
+from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
+
+pytestmark = pytest.mark.e2e
+
+SCENARIO_BROWSER = "chrome-headless"
+
+
+def client(site, tmp_path, browser=SCENARIO_BROWSER, password=DEMO_PASSWORD, **kw):
+    kw.setdefault("reuse_session", False)
+    kw.setdefault("timeout", 90)
+    return XfinityUsage(DEMO_USERNAME, password, cookie_file=str(tmp_path / "state" / "cookies.json"),
+                        browser_name=browser, urls=site.urls, **kw)
+
+
+def check_reading(reading, site):
+    expected = site.expected_reading()
+    assert {k: reading[k] for k in ("units", "used", "total")} == expected
+    assert isinstance(reading["data_timestamp"], int)
+
+
+@pytest.mark.parametrize("scenario", ["normal", "legacy_form", "security_check"])
+def test_login_and_json(make_site, tmp_path, scenario):
+    site = make_site(scenario=scenario)
+    c = client(site, tmp_path)
+    reading = c.run()
+    check_reading(reading, site)
+    assert len(reading["raw"]["usageMonths"]) == 6
+    assert site.password_submissions == 1
+    assert c.served_by == "browser"
+    # the JSON came from the current endpoint, with the XSRF header
+    csp = [r for r in site.requests if r[2].startswith("/apis/csp/")]
+    assert csp and csp[-1][3].get("x-xsrf-token") or csp[-1][3].get("X-XSRF-TOKEN")
+    path = tmp_path / "state" / "cookies.json"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert DEMO_PASSWORD not in path.read_text()
+
+
+def test_json_endpoints_gone_scrapes_page(make_site, tmp_path):
+    site = make_site(scenario="json_gone")
+    reading = client(site, tmp_path).run()
+    check_reading(reading, site)
+    assert reading["raw"]["source"] == "usage-page"
+
+
+def test_unlimited_plan(make_site, tmp_path):
+    site = make_site(scenario="unlimited")
+    reading = client(site, tmp_path).run()
+    assert reading["total"] is None and reading["used"] == 424.0
+
+
+def test_unlimited_404(make_site, tmp_path):
+    site = make_site(scenario="unlimited_404")
+    reading = client(site, tmp_path).run()
+    assert reading["total"] is None and reading["used"] is None
+    assert reading["raw"]["message"] == "Plan does not support the usage meter feature."
+
+
+def test_bad_password_submits_once(make_site, tmp_path):
+    site = make_site(scenario="normal")
+    with pytest.raises(BadCredentialsError) as info:
+        client(site, tmp_path, password="wrong-password-123").run()
+    assert "wrong-password-123" not in str(info.value)
+    assert site.password_submissions == 1
+
+
+def test_mfa(make_site, tmp_path):
+    site = make_site(scenario="mfa")
+    with pytest.raises(AccountActionRequiredError):
+        client(site, tmp_path).run()
+    assert site.password_submissions == 1
+
+
+def test_access_denied(make_site, tmp_path):
+    site = make_site(scenario="access_denied")
+    with pytest.raises(AccessDeniedError):
+        client(site, tmp_path).run()
+    assert site.password_submissions == 0
