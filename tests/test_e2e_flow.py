@@ -87,3 +87,11 @@ def test_access_denied(make_site, tmp_path):
     with pytest.raises(AccessDeniedError):
         client(site, tmp_path).run()
     assert site.password_submissions == 0
+    # the next run backs off without touching the site, and says when it may try again
+    seen = len(site.requests)
+    with pytest.raises(AccessDeniedError, match="not trying again before .* --force"):
+        client(site, tmp_path).run()
+    assert len(site.requests) == seen
+    with pytest.raises(AccessDeniedError, match="bot protection answered"):
+        client(site, tmp_path, force=True).run()
+    assert len(site.requests) > seen

@@ -63,6 +63,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                      help="retries of a failing step (default: 3)")
     run.add_argument("--fresh-login", action="store_true",
                      help="ignore the saved session and log in with the browser")
+    run.add_argument("--force", action="store_true",
+                     help="run even during the cool-down after an Access Denied answer")
     run.add_argument("--debug-dir", metavar="DIR",
                      help="save a screenshot and the HTML of a failing page here (mode 0600)")
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
@@ -130,7 +132,8 @@ def _fetch(args: argparse.Namespace, env: Environment) -> dict:
 
     common = dict(debug=args.verbose >= 2, browser_name=args.browser, reuse_session=not args.fresh_login,
                   timeout=args.timeout, retries=args.retries, debug_dir=args.debug_dir,
-                  driver_path=args.driver_path, browser_path=args.browser_path)
+                  driver_path=args.driver_path, browser_path=args.browser_path,
+                  force=args.force)
     if args.demo:
         from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any, Mapping, Optional
 
-from .errors import ConfigError, XfinityUsageError
+from .errors import AccessDeniedError, ConfigError, XfinityUsageError
 from .files import ensure_private_dir, write_private
 from .retry import Deadline
 from .secrets import Secret, mask
@@ -32,6 +33,10 @@ class XfinityUsage:
     :param debug_dir: where debug artifacts go (default ``./xfinity-usage-debug`` when ``debug``).
     :param driver_path: the WebDriver executable, if not on PATH.
     :param browser_path: the browser executable, if not the default one.
+    :param ca_certs: a CA bundle for the browser-free request (default: the system's).
+    :param cooldown: after the site's bot protection answered Access Denied, refuse
+        to try again for this many seconds (recorded beside the cookie file).
+    :param force: try even during the cool-down.
     """
 
     HOME_URL = "https://customer.xfinity.com/"
@@ -45,7 +50,7 @@ class XfinityUsage:
                  urls: Optional[Mapping[str, str]] = None, reuse_session: bool = True,
                  timeout: float = 180.0, retries: int = 3, debug_dir: Optional[str] = None,
                  driver_path: Optional[str] = None, browser_path: Optional[str] = None,
-                 ca_certs: Optional[str] = None):
+                 ca_certs: Optional[str] = None, cooldown: float = 3600.0, force: bool = False):
         if not username:
             raise ConfigError("no Xfinity username given; set XFINITY_USER")
         if not password:
@@ -74,6 +79,8 @@ class XfinityUsage:
         self.driver_path = driver_path
         self.browser_path = browser_path
         self.ca_certs = ca_certs
+        self.cooldown = cooldown
+        self.force = force
         #: Which path served the last run: ``"session"`` or ``"browser"``.
         self.served_by: Optional[str] = None
         #: Password submissions of the last run.
@@ -90,11 +97,41 @@ class XfinityUsage:
     def run(self) -> dict:
         """Return this month's usage reading (see :mod:`xfinity_usage.usage`)."""
         deadline = Deadline(self.timeout)
+        if not self.force:
+            self._check_cooldown()
         if self.reuse_session:
             reading = self._run_session()
             if reading is not None:
                 return reading
-        return self._run_browser(deadline)
+        try:
+            return self._run_browser(deadline)
+        except AccessDeniedError:
+            self._start_cooldown()
+            raise
+
+    @property
+    def _cooldown_file(self) -> str:
+        return os.path.join(os.path.dirname(os.path.abspath(self.cookie_file)), "access-denied")
+
+    def _start_cooldown(self) -> None:
+        try:
+            write_private(self._cooldown_file, str(int(time.time())).encode())
+        except OSError as exc:
+            logger.warning("could not record the Access Denied time: %s", exc.strerror)
+
+    def _check_cooldown(self) -> None:
+        """Refuse to run while the Access Denied cool-down lasts."""
+        try:
+            with open(self._cooldown_file) as handle:
+                denied_at = float(handle.read().strip())
+        except (OSError, ValueError):
+            return
+        next_try = denied_at + self.cooldown
+        if time.time() < next_try:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(next_try))
+            raise AccessDeniedError(
+                f"Xfinity's bot protection blocked the last run; not trying again before {when} "
+                "(use --force to try now)")
 
     def _run_session(self) -> Optional[dict]:
         from .session import SessionExpired, fetch_usage, load_cookies
