@@ -123,6 +123,7 @@ class SiteFlow:
         self._new_backoff = backoff or Backoff
         #: How many times the password was typed and submitted in this run.
         self.password_submissions = 0
+        self._unanswered = False  # the last password submission got no answer (error page)
         self.source: Optional[str] = None
 
     # -- looking at the page -------------------------------------------------
@@ -168,13 +169,26 @@ class SiteFlow:
             return "home"
         return "other"
 
-    def wait_for_page(self, what: str, settled: Callable[[str], bool]) -> str:
-        """Poll the page until ``settled(kind)`` or the step times out; return the kind."""
+    def wait_for_page(self, what: str, settled: Callable[[str], bool], grace: float = 5.0) -> str:
+        """Poll the page until ``settled(kind)`` or the step times out; return the kind.
+
+        An unrecognised page (``other``) counts as settled only once it has
+        stayed so for ``grace`` seconds: scripts may still be moving on.
+        """
         end = time.monotonic() + self.deadline.cap(self.step_timeout)
-        kind = "loading"
+        other_since = None
         while True:
             kind = self.classify(self.state())
-            if settled(kind) or time.monotonic() >= end:
+            now = time.monotonic()
+            if kind == "other":
+                other_since = other_since or now
+                if now - other_since < grace and now < end:
+                    time.sleep(self.poll)
+                    continue
+            else:
+                other_since = None
+            if settled(kind) or now >= end:
+                logger.debug("waiting for %s: %s", what, kind)
                 return kind
             time.sleep(self.poll)
 
@@ -187,15 +201,24 @@ class SiteFlow:
             logger.info("loading %s failed: %s", url, exc.__class__.__name__)
 
     def login(self) -> None:
-        """Get from HOME_URL to a logged-in page on the customer site."""
+        """Get from HOME_URL to a logged-in page on the customer site.
+
+        A failing page (error, blank, reset, timeout) is reloaded, up to
+        ``retries`` times in a row; any progress resets the count. The
+        password is submitted again only when its previous submission got
+        no answer about the credentials.
+        """
         backoff = self._new_backoff()
-        transient_failures = 0
-        expect_new_page = True
+        failures = 0
+        last_kind = None
         self._load(self.urls["HOME_URL"])
         while True:
             self.deadline.check("logging in")
-            kind = self.wait_for_page("the login page", lambda k: k not in ("loading",))
-            logger.debug("login: page is %s (%s)", kind, self.driver_title())
+            kind = self.wait_for_page("the login page", lambda k: k != "loading")
+            logger.debug("login: page is %s", kind)
+            if kind != last_kind and kind not in ("error", "blank", "loading", "other"):
+                failures, backoff = 0, self._new_backoff()
+            last_kind = kind
             if kind == "access_denied":
                 raise AccessDeniedError(
                     "Xfinity's bot protection answered Access Denied; wait an hour before trying again")
@@ -212,15 +235,16 @@ class SiteFlow:
             if kind == "security_check":
                 logger.info("skipping the Security Check interstitial")
                 self._click(SEL_SKIP_SECURITY_CHECK)
+                self._wait_leave(kind)
                 continue
             if kind == "username":
                 self._fill(SEL_USER, self.username)
                 self._remember_me()
                 self._click(SEL_SUBMIT)
-                self._wait_leave("username")
+                self._wait_leave(kind)
                 continue
             if kind in ("password", "one_page"):
-                if self.password_submissions and not transient_failures:
+                if self.password_submissions and not self._unanswered:
                     raise BadCredentialsError(
                         "Xfinity asked for the password again after it was submitted; "
                         "check XFINITY_USER and XFINITY_PASSWORD")
@@ -229,22 +253,30 @@ class SiteFlow:
                     self._remember_me()
                 self._fill(SEL_PASSWD, self._password.reveal())
                 self.password_submissions += 1
-                transient_failures = 0
+                self._unanswered = False
                 self._click(SEL_SUBMIT)
                 self._wait_leave(kind)
                 continue
-            # error, blank, loading (timed out) or other: retry from the start
-            transient_failures += 1
-            if transient_failures > self.retries:
+            # error, blank, loading (timed out) or other: reload and try again
+            self._unanswered = True
+            failures += 1
+            if failures > self.retries:
                 if kind == "other":
                     raise SiteChangedError(
                         f"the login page has no {SEL_FORM} with {SEL_USER}; the site may have changed "
                         f"(page title {self.driver_title()!r}); please report it")
                 raise SiteUnavailableError(
                     f"the Xfinity site kept failing while logging in ({kind} page); try again later")
-            logger.info("login: %s page, retrying (%d of %d)", kind, transient_failures, self.retries)
+            logger.info("login: %s page, retrying (%d of %d)", kind, failures, self.retries)
             backoff.wait(self.deadline)
-            self._load(self.urls["HOME_URL"])
+            self._reload()
+
+    def _reload(self) -> None:
+        """Load the current page again, or HOME_URL when it is a browser error page."""
+        url = self.driver_current_url()
+        if not url.startswith(("http://", "https://")) or "/login" in urlsplit(url).path:
+            url = self.urls["HOME_URL"]
+        self._load(url)
 
     def driver_title(self) -> str:
         try:
