@@ -67,6 +67,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                      help="run even during the cool-down after an Access Denied answer")
     run.add_argument("--debug-dir", metavar="DIR",
                      help="save a screenshot and the HTML of a failing page here (mode 0600)")
+    run.add_argument("--site-urls", metavar="FILE",
+                     help="JSON file overriding the site's URLs (HOME_URL, LOGIN_URL, USAGE_JSON_URL, "
+                          "LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL), e.g. to use a simulated site")
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
     run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
     return p
@@ -144,8 +147,22 @@ def _fetch(args: argparse.Namespace, env: Environment) -> dict:
             return client.run()
     user, password = read_credentials(env.env)
     env.secrets.extend([password, user])
-    client = XfinityUsage(user, password, cookie_file=args.cookie_file, **common)
+    client = XfinityUsage(user, password, cookie_file=args.cookie_file, urls=_site_urls(args.site_urls),
+                          **common)
     return client.run()
+
+
+def _site_urls(path: Optional[str]) -> Optional[dict]:
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            urls = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read --site-urls {path}: {exc}") from None
+    if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
+        raise ConfigError(f"--site-urls {path} must hold a JSON object of URL strings")
+    return urls
 
 
 def _push(args: argparse.Namespace, reading: dict) -> None:
