@@ -1,0 +1,122 @@
+"""Whole-process wall time and peak RSS of typical runs, against the simulated site.
+
+    python benchmarks/speed.py --repeat 5 [--write docs/performance-results.rst]
+
+Cases: (a) ``--version``; (b) a cold run in headless Chromium (no cookie
+file); (c) a warm run (valid cookie file, no browser); (d) a warm run whose
+session has expired (falls back to the browser). Each is timed with
+``/usr/bin/time -v``; peak RSS is the largest of the process tree's
+members that ``time`` reports (the Python process; for browser runs the
+browser's own memory is reported separately by ``ps`` sampling is not
+attempted). Prints a table with median and min-max.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+from tests.proctools import browser_processes  # noqa: E402
+from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite  # noqa: E402
+
+TARGETS = {"a": 0.15, "b": 4.0, "c": 0.6, "d": None}
+
+
+def machine() -> str:
+    with open("/proc/meminfo") as handle:
+        mem_kb = int(handle.readline().split()[1])
+    cpu = "unknown CPU"
+    with open("/proc/cpuinfo") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (f"{platform.platform()}, Python {platform.python_version()}, {os.cpu_count()} x {cpu}, "
+            f"{mem_kb / 2**20:.0f} GiB")
+
+
+def timed(cmd, env):
+    """(wall seconds, peak RSS MB, stdout, browser started?) of one command."""
+    before = browser_processes()
+    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
+    hours, minutes, seconds = (float(g or 0) for g in wall.groups())
+    rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
+    started = bool(browser_processes() - before)
+    return hours * 3600 + minutes * 60 + seconds, rss / 1024, proc.stdout, started
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--browser", default="chrome-headless")
+    parser.add_argument("--write", metavar="RST", help="also write the table to this file")
+    args = parser.parse_args()
+    if not shutil.which("/usr/bin/time"):
+        raise SystemExit("needs /usr/bin/time (Debian package: time)")
+    cli = [sys.executable, "-m", "xfinity_usage"]
+    results = {}
+    with SimulatedSite() as site, tempfile.TemporaryDirectory() as tmp:
+        urls = os.path.join(tmp, "urls.json")
+        with open(urls, "w") as handle:
+            json.dump(site.urls, handle)
+        env = dict(os.environ, XFINITY_USER=DEMO_USERNAME, XFINITY_PASSWORD=DEMO_PASSWORD)
+        cookies = os.path.join(tmp, "cookies.json")
+        run = cli + ["-b", args.browser, "--site-urls", urls, "-c", cookies]
+        cases = {
+            "a": ("--version", lambda: None, cli + ["--version"]),
+            "b": ("cold run, headless Chromium, no cookie file",
+                  lambda: os.path.exists(cookies) and os.unlink(cookies), run),
+            "c": ("warm run, valid cookie file (no browser)", lambda: None, run),
+            "d": ("warm run, expired session (browser fallback)", site.expire_sessions, run),
+        }
+        # prime the cookie file for (c)
+        timed(run + ["--fresh-login"], env)
+        for key in ("a", "c", "b", "d"):
+            label, prepare, cmd = cases[key]
+            samples = []
+            for _ in range(args.repeat):
+                prepare()
+                if key == "c" and not os.path.exists(cookies):
+                    timed(run, env)
+                samples.append(timed(cmd, env))
+            results[key] = (label, samples)
+    lines = [f"Machine: {machine()}", "",
+             f"Command: ``python benchmarks/speed.py --repeat {args.repeat} --browser {args.browser}``", "",
+             "====  ==============================================  =====================  ==================  "
+             "=======  =======",
+             "case  run                                             wall s median (min-max)  peak RSS MB median  "
+             "browser  target",
+             "====  ==============================================  =====================  ==================  "
+             "=======  ======="]
+    for key in ("a", "b", "c", "d"):
+        label, samples = results[key]
+        walls = [s[0] for s in samples]
+        rss = [s[1] for s in samples]
+        browser = "yes" if any(s[3] for s in samples) else "no"
+        target = f"< {TARGETS[key]} s" if TARGETS[key] else "-"
+        lines.append(f"({key})   {label:<46}  {statistics.median(walls):5.2f} ({min(walls):.2f}-{max(walls):.2f})"
+                     f"       {statistics.median(rss):6.1f}              {browser:<7}  {target}")
+    lines.append(lines[4])
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        with open(args.write, "w") as handle:
+            handle.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
