@@ -5,10 +5,9 @@
 Cases: (a) ``--version``; (b) a cold run in headless Chromium (no cookie
 file); (c) a warm run (valid cookie file, no browser); (d) a warm run whose
 session has expired (falls back to the browser). Each is timed with
-``/usr/bin/time -v``; peak RSS is the largest of the process tree's
-members that ``time`` reports (the Python process; for browser runs the
-browser's own memory is reported separately by ``ps`` sampling is not
-attempted). Prints a table with median and min-max.
+``/usr/bin/time -v``, whose peak RSS is the largest resident set of the
+process or of any descendant reaped below it. Prints a table with median
+and min-max, and whether any browser process was started.
 """
 from __future__ import annotations
 
