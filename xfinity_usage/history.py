@@ -1,0 +1,531 @@
+"""The usage history: every reading kept in a small SQLite database.
+
+The database lives at :func:`default_history_path` unless told otherwise.
+It is created 0600 (its directory 0700), runs in WAL mode with a busy
+timeout, and stores each reading in one ``BEGIN IMMEDIATE`` transaction, so
+overlapping cron runs neither lose a reading nor corrupt the file. The
+schema is versioned (``PRAGMA user_version``) and migrates forward on open.
+
+Everything read back is plain data: :class:`Reading` and
+:class:`MonthlyTotal` dataclasses, dates as :class:`datetime.date`.
+"""
+from __future__ import annotations
+
+import calendar
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import os
+import sqlite3
+import time
+from typing import Any, Iterable, Mapping, Optional
+
+from dateutil import parser as dateparser
+from dateutil import tz as dateutil_tz
+
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: The schema version this code writes; older files are migrated to it.
+SCHEMA_VERSION = 2
+#: Default busy timeout, seconds: how long a writer waits for another one.
+DEFAULT_TIMEOUT = 30.0
+#: ``allowableUsage`` values that mean "no cap" (as in :mod:`xfinity_usage.usage`).
+_UNLIMITED_ALLOWANCES = (0, 100000)
+
+
+class HistoryError(ConfigError):
+    """The history database cannot be opened, created or understood."""
+
+    label = "history"
+
+
+@dataclasses.dataclass
+class Reading:
+    """One stored reading. ``total`` is None on an unlimited plan."""
+
+    timestamp: int
+    cycle_start: datetime.date
+    cycle_end: datetime.date
+    used: float
+    total: Optional[float]
+    units: str
+    devices: dict = dataclasses.field(default_factory=dict)  #: device id -> usage
+
+    def to_dict(self) -> dict:
+        """JSON-able form: dates as ISO strings."""
+        return {
+            "timestamp": self.timestamp,
+            "cycle_start": self.cycle_start.isoformat(),
+            "cycle_end": self.cycle_end.isoformat(),
+            "used": self.used,
+            "total": self.total,
+            "units": self.units,
+            "devices": dict(self.devices),
+        }
+
+
+@dataclasses.dataclass
+class MonthlyTotal:
+    """A billing cycle's total as last seen (``as_of``, epoch seconds)."""
+
+    start: datetime.date
+    end: datetime.date
+    used: float
+    total: Optional[float]
+    units: str
+    as_of: int
+
+    def to_dict(self) -> dict:
+        """JSON-able form: dates as ISO strings."""
+        return {
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "used": self.used,
+            "total": self.total,
+            "units": self.units,
+            "as_of": self.as_of,
+        }
+
+
+def default_history_path(env: Optional[Mapping[str, str]] = None) -> str:
+    """``$XDG_DATA_HOME/xfinity-usage/history.sqlite3``, else under ``~/.local/share``.
+
+    ``env`` defaults to :data:`os.environ`, which is only read. A relative
+    ``XDG_DATA_HOME`` is ignored, as the XDG spec says.
+    """
+    env = os.environ if env is None else env
+    base = env.get("XDG_DATA_HOME") or ""
+    if not os.path.isabs(base):
+        home = env.get("HOME") or _home_from_passwd()
+        base = os.path.join(home, ".local", "share")
+    return os.path.join(base, "xfinity-usage", "history.sqlite3")
+
+
+def _home_from_passwd() -> str:
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_dir
+
+
+# ---------------------------------------------------------------- raw JSON
+
+
+def _parse_date(text: Any) -> Optional[datetime.date]:
+    if not isinstance(text, str) or not text.strip():
+        return None
+    try:
+        return dateparser.parse(text.strip(), dayfirst=False).date()
+    except (ValueError, OverflowError):
+        return None
+
+
+def _number(value: Any) -> Optional[float]:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _dated_months(raw: Any) -> list:
+    """``[(start, end, month), ...]`` for the usable months of the raw JSON."""
+    months = raw.get("usageMonths") if isinstance(raw, Mapping) else None
+    result = []
+    for month in months if isinstance(months, list) else []:
+        if not isinstance(month, Mapping):
+            continue
+        start, end = _parse_date(month.get("startDate")), _parse_date(month.get("endDate"))
+        if start is None or end is None or end < start:
+            log.debug("skipping usage month with bad dates: %r..%r", month.get("startDate"), month.get("endDate"))
+            continue
+        result.append((start, end, month))
+    return result
+
+
+def _month_total(month: Mapping[str, Any]) -> Optional[float]:
+    if str(month.get("policy", "")).lower() == "unlimited":
+        return None
+    allowance = _number(month.get("allowableUsage"))
+    if allowance is None or allowance in _UNLIMITED_ALLOWANCES:
+        return None
+    return allowance
+
+
+def _devices(month: Mapping[str, Any]) -> dict:
+    devices = {}
+    for device in month.get("devices") or []:
+        if not isinstance(device, Mapping):
+            continue
+        ident, usage = device.get("id"), _number(device.get("usage"))
+        if isinstance(ident, str) and ident and usage is not None:
+            devices[ident] = devices.get(ident, 0.0) + usage
+    return devices
+
+
+def _local_date(timestamp: float, tz: Optional[datetime.tzinfo]) -> datetime.date:
+    return datetime.datetime.fromtimestamp(timestamp, tz or dateutil_tz.tzlocal()).date()
+
+
+def months_from_raw(raw: Any, as_of: int) -> list:
+    """The raw JSON's ``usageMonths`` as :class:`MonthlyTotal` s, oldest first."""
+    totals = []
+    for start, end, month in _dated_months(raw):
+        used = _number(month.get("homeUsage"))
+        units = month.get("unitOfMeasure")
+        if used is None or not isinstance(units, str):
+            continue
+        totals.append(MonthlyTotal(start, end, used, _month_total(month), units, int(as_of)))
+    totals.sort(key=lambda m: m.start)
+    return totals
+
+
+def to_reading(reading: Mapping[str, Any], tz: Optional[datetime.tzinfo] = None) -> Reading:
+    """Turn a library reading dict into a :class:`Reading`.
+
+    The cycle is the raw JSON's usage month holding the reading's date (in
+    ``tz``, default local), else its latest month; with no usable months
+    (e.g. a reading scraped from the page) it is the calendar month.
+    Raises ValueError when the reading has no usage figure.
+    """
+    used = _number(reading.get("used"))
+    if used is None:
+        raise ValueError("the reading has no usage figure")
+    timestamp = int(reading["data_timestamp"])
+    total = reading.get("total")
+    total = None if total is None else float(total)
+    day = _local_date(timestamp, tz)
+    dated = _dated_months(reading.get("raw"))
+    chosen = next((m for m in dated if m[0] <= day <= m[1]), None)
+    if chosen is None and dated:
+        chosen = max(dated, key=lambda m: m[0])
+    if chosen is None:
+        log.info("no usage months in the reading; taking the calendar month as its cycle")
+        start = day.replace(day=1)
+        end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
+        devices = {}
+    else:
+        start, end, month = chosen
+        devices = _devices(month)
+    return Reading(timestamp, start, end, used, total, str(reading.get("units") or "GB"), devices)
+
+
+# ---------------------------------------------------------------- schema
+
+
+def _migrate_to_1(db: sqlite3.Connection) -> None:
+    db.execute(
+        "CREATE TABLE readings ("
+        " timestamp INTEGER PRIMARY KEY,"
+        " cycle_start TEXT NOT NULL,"
+        " cycle_end TEXT NOT NULL,"
+        " used REAL NOT NULL,"
+        " total REAL,"
+        " units TEXT NOT NULL,"
+        " devices TEXT)"
+    )
+
+
+def _migrate_to_2(db: sqlite3.Connection) -> None:
+    # v2: per-device usage in its own table, imported monthly totals, an index by cycle.
+    devices = []
+    for timestamp, text in db.execute("SELECT timestamp, devices FROM readings WHERE devices IS NOT NULL"):
+        try:
+            usage_by_device = json.loads(text)
+        except ValueError:
+            usage_by_device = None
+        if not isinstance(usage_by_device, dict):
+            log.warning("history: dropping unreadable device usage of reading %s", timestamp)
+            continue
+        for device, usage in usage_by_device.items():
+            usage = _number(usage)
+            if usage is not None:
+                devices.append((timestamp, str(device), usage))
+    db.execute(
+        "CREATE TABLE readings_v2 ("
+        " timestamp INTEGER PRIMARY KEY,"
+        " cycle_start TEXT NOT NULL,"
+        " cycle_end TEXT NOT NULL,"
+        " used REAL NOT NULL,"
+        " total REAL,"
+        " units TEXT NOT NULL)"
+    )
+    db.execute(
+        "INSERT INTO readings_v2 SELECT timestamp, cycle_start, cycle_end, used, total, units FROM readings"
+    )
+    db.execute("DROP TABLE readings")
+    db.execute("ALTER TABLE readings_v2 RENAME TO readings")
+    db.execute("CREATE INDEX readings_by_cycle ON readings (cycle_start, timestamp)")
+    # Created after the rebuild: dropping the old table must not cascade into it.
+    db.execute(
+        "CREATE TABLE device_usage ("
+        " timestamp INTEGER NOT NULL REFERENCES readings(timestamp) ON DELETE CASCADE,"
+        " device TEXT NOT NULL,"
+        " usage REAL NOT NULL,"
+        " PRIMARY KEY (timestamp, device))"
+    )
+    db.executemany("INSERT OR IGNORE INTO device_usage VALUES (?, ?, ?)", devices)
+    db.execute(
+        "CREATE TABLE months ("
+        " cycle_start TEXT PRIMARY KEY,"
+        " cycle_end TEXT NOT NULL,"
+        " used REAL NOT NULL,"
+        " total REAL,"
+        " units TEXT NOT NULL,"
+        " as_of INTEGER NOT NULL)"
+    )
+
+
+#: ``version -> migration`` bringing the schema from ``version - 1`` to ``version``.
+_MIGRATIONS: dict = {1: _migrate_to_1, 2: _migrate_to_2}
+
+
+# ---------------------------------------------------------------- the store
+
+
+class HistoryStore:
+    """The history database at ``path`` (``":memory:"`` for a throwaway one).
+
+    ``timeout`` is the busy timeout in seconds. ``tz`` is the time zone
+    that dates readings into cycles (default local). Use as a context
+    manager, or call :meth:`close`.
+    """
+
+    def __init__(self, path: Optional[str] = None, *, timeout: float = DEFAULT_TIMEOUT,
+                 tz: Optional[datetime.tzinfo] = None) -> None:
+        self.path = default_history_path() if path is None else os.fspath(path)
+        self.tz = tz
+        self._timeout = timeout
+        try:
+            if self.path != ":memory:":
+                _create_private(self.path)
+            self._db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise HistoryError(f"cannot open the history database {self.path}: {exc}") from exc
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(timeout * 1000)}")
+            self._set_wal()
+            self._migrate()
+            self._db.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise HistoryError(f"cannot use the history database {self.path}: {exc}") from exc
+
+    # -- setup
+
+    def _set_wal(self) -> None:
+        if self.path == ":memory:":
+            return
+        # Switching to WAL needs a moment alone with the file; the busy
+        # handler does not always cover it, so wait here as well.
+        deadline = time.monotonic() + self._timeout
+        while True:
+            try:
+                mode = self._db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+        if str(mode).lower() != "wal":
+            log.warning("history database %s is in %s mode, not WAL", self.path, mode)
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        with self._transaction():
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise HistoryError(
+                    f"the history database {self.path} has schema version {version}, newer than this "
+                    f"xfinity-usage understands ({SCHEMA_VERSION}); upgrade xfinity-usage"
+                )
+            while version < SCHEMA_VERSION:
+                version += 1
+                log.info("history: migrating %s to schema version %d", self.path, version)
+                _MIGRATIONS[version](self._db)
+                self._db.execute(f"PRAGMA user_version = {version}")
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+    # -- writing
+
+    def record(self, reading: Mapping[str, Any], *, months: bool = True) -> bool:
+        """Store a library reading dict; True if stored, False if already there or empty.
+
+        Idempotent: a second reading with the same ``data_timestamp`` is
+        ignored. With ``months`` (the default) the raw JSON's usage months
+        are imported in the same transaction (see :meth:`import_months`).
+        """
+        if reading.get("used") is None:
+            log.info("history: the reading has no usage figure; nothing stored")
+            return False
+        row = to_reading(reading, self.tz)
+        totals = months_from_raw(reading.get("raw"), row.timestamp) if months else []
+        with self._transaction():
+            cursor = self._db.execute(
+                "INSERT INTO readings (timestamp, cycle_start, cycle_end, used, total, units)"
+                " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (timestamp) DO NOTHING",
+                (row.timestamp, row.cycle_start.isoformat(), row.cycle_end.isoformat(),
+                 row.used, row.total, row.units),
+            )
+            stored = cursor.rowcount == 1
+            if stored:
+                self._db.executemany(
+                    "INSERT INTO device_usage (timestamp, device, usage) VALUES (?, ?, ?)",
+                    [(row.timestamp, device, usage) for device, usage in sorted(row.devices.items())],
+                )
+            self._upsert_months(totals)
+        if not stored:
+            log.debug("history: reading %s already stored", row.timestamp)
+        return stored
+
+    def import_months(self, raw: Any, *, as_of: Optional[float] = None) -> int:
+        """Store the monthly totals in the raw JSON's ``usageMonths``; returns how many.
+
+        A month already known is only replaced by a figure at least as
+        recent (``as_of``, epoch seconds, default now).
+        """
+        totals = months_from_raw(raw, int(time.time() if as_of is None else as_of))
+        with self._transaction():
+            self._upsert_months(totals)
+        return len(totals)
+
+    def _upsert_months(self, totals: Iterable[MonthlyTotal]) -> None:
+        self._db.executemany(
+            "INSERT INTO months (cycle_start, cycle_end, used, total, units, as_of)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (cycle_start) DO UPDATE SET cycle_end = excluded.cycle_end,"
+            " used = excluded.used, total = excluded.total, units = excluded.units, as_of = excluded.as_of"
+            " WHERE excluded.as_of >= months.as_of",
+            [(m.start.isoformat(), m.end.isoformat(), m.used, m.total, m.units, m.as_of) for m in totals],
+        )
+
+    # -- reading
+
+    def readings(self, cycle_start: Optional[datetime.date] = None,
+                 since: Optional[float] = None) -> list:
+        """Stored :class:`Reading` s, oldest first.
+
+        ``cycle_start`` (a date or ISO string) keeps one cycle; ``since``
+        (epoch seconds) keeps readings taken at or after it.
+        """
+        query = "SELECT timestamp, cycle_start, cycle_end, used, total, units FROM readings"
+        clauses, params = [], []
+        if cycle_start is not None:
+            clauses.append("cycle_start = ?")
+            params.append(_iso(cycle_start))
+        if since is not None:
+            clauses.append("timestamp >= ?")
+            params.append(since)
+        if clauses:
+            query += " WHERE " + " AND ".join(clauses)
+        rows = self._db.execute(query + " ORDER BY timestamp", params).fetchall()
+        devices: dict = {}
+        if rows:
+            device_query = "SELECT timestamp, device, usage FROM device_usage WHERE timestamp BETWEEN ? AND ?"
+            for timestamp, device, usage in self._db.execute(device_query, (rows[0][0], rows[-1][0])):
+                devices.setdefault(timestamp, {})[device] = usage
+        return [
+            Reading(ts, _date(start), _date(end), used, total, units, devices.get(ts, {}))
+            for ts, start, end, used, total, units in rows
+        ]
+
+    def latest(self) -> Optional[Reading]:
+        """The most recent stored reading, or None."""
+        row = self._db.execute("SELECT MAX(timestamp) FROM readings").fetchone()
+        if row[0] is None:
+            return None
+        return self.readings(since=row[0])[-1]
+
+    def monthly_totals(self) -> list:
+        """Each known cycle's total (:class:`MonthlyTotal`), oldest first.
+
+        Per cycle, the more recent of the imported month and the last
+        stored reading.
+        """
+        best: dict = {}
+        rows = self._db.execute(
+            "SELECT cycle_start, cycle_end, used, total, units, as_of FROM months"
+            " UNION ALL "
+            "SELECT cycle_start, cycle_end, used, total, units, timestamp FROM readings r"
+            " WHERE timestamp = (SELECT MAX(timestamp) FROM readings WHERE cycle_start = r.cycle_start)"
+        ).fetchall()
+        for start, end, used, total, units, as_of in rows:
+            total_row = MonthlyTotal(_date(start), _date(end), used, total, units, as_of)
+            known = best.get(total_row.start)
+            if known is None or total_row.as_of > known.as_of:
+                best[total_row.start] = total_row
+        return [best[start] for start in sorted(best)]
+
+    def schema_version(self) -> int:
+        """The file's ``PRAGMA user_version``."""
+        return self._db.execute("PRAGMA user_version").fetchone()[0]
+
+    # -- lifetime
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> "HistoryStore":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"HistoryStore({self.path!r})"
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back on any error."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._db.execute("BEGIN IMMEDIATE")
+        return self._db
+
+    def __exit__(self, exc_type: Any, *rest: Any) -> None:
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
+
+
+def _create_private(path: str) -> None:
+    """Make ``path``'s directory (0700) and the empty file (0600) if missing."""
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+
+
+def _iso(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime.date) else str(value)
+
+
+def _date(text: str) -> datetime.date:
+    return datetime.date.fromisoformat(text)
+
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "HistoryError",
+    "HistoryStore",
+    "MonthlyTotal",
+    "Reading",
+    "SCHEMA_VERSION",
+    "default_history_path",
+    "months_from_raw",
+    "to_reading",
+]
