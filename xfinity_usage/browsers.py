@@ -186,12 +186,12 @@ def _stat(pid: int) -> Optional[tuple]:
         return None
 
 
-def _cmdline_has(pid: int, needle: bytes) -> bool:
+def _cmdline(pid: int) -> list:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return needle in handle.read()
+            return handle.read().split(b"\0")
     except OSError:
-        return False
+        return []
 
 
 def _all_pids() -> list:
@@ -205,9 +205,10 @@ class _ProcessTree:
     """The driver process and everything it started, tracked through /proc.
 
     The driver runs in its own session (``start_new_session``), so its
-    descendants are found even after they were re-parented to init; helpers
-    that detach themselves (Chrome's crashpad handler) name the profile
-    directory ``marker`` on their command line.
+    descendants are found even after they were re-parented to init. Crash
+    helpers detach into their own session: Chrome's crashpad handler names
+    the profile directory ``marker`` on its command line, Firefox's
+    crashhelper the browser's pid.
     """
 
     def __init__(self, pid: int, marker: str):
@@ -217,20 +218,31 @@ class _ProcessTree:
         self.refresh()
 
     def refresh(self) -> None:
-        """Record the driver and its live descendants (by parentage or session)."""
-        stats = {pid: st for pid in _all_pids() if (st := _stat(pid)) is not None}
+        """Record the driver and its live descendants (by parentage, session or helper)."""
+        stats = {pid: st for pid in _all_pids() if (st := _stat(pid)) is not None and st[0] != "Z"}
         children: dict = {}
         for pid, st in stats.items():
             children.setdefault(st[1], []).append(pid)
         me = os.getpid()
-        queue = [self.pid] + [pid for pid, st in stats.items() if st[2] == self.pid]
-        queue += [pid for pid in stats if pid not in self.known and pid != me and pid not in queue
-                  and stats[pid][0] != "Z" and _cmdline_has(pid, self.marker)]
-        while queue:
-            pid = queue.pop()
-            if pid in stats and pid not in self.known and pid != me:
-                self.known[pid] = stats[pid][3]
-                queue.extend(children.get(pid, []))
+
+        def add(roots: list) -> None:
+            while roots:
+                pid = roots.pop()
+                if pid in stats and pid not in self.known and pid != me:
+                    self.known[pid] = stats[pid][3]
+                    roots.extend(children.get(pid, []))
+
+        add([self.pid] + [pid for pid, st in stats.items() if st[2] == self.pid])
+        helpers = []
+        for pid in stats:
+            if pid in self.known or pid == me:
+                continue
+            argv = _cmdline(pid)
+            if any(self.marker in arg for arg in argv) or (
+                    len(argv) > 1 and os.path.basename(argv[0]).startswith(b"crashhelper")
+                    and argv[1].isdigit() and int(argv[1]) in self.known):
+                helpers.append(pid)
+        add(helpers)
 
     def alive(self) -> list:
         """Tracked pids still running (not zombies, not a recycled pid)."""
