@@ -1,4 +1,5 @@
 """Shared fixtures. Each fixture module owns one concern; this file only imports them."""
 # fixtures: simulated site
+from .fixtures_site import site, make_site  # noqa: F401
 # fixtures: browsers, Xvfb and process counting
 # fixtures: carbon-cache

@@ -1,0 +1,135 @@
+"""The simulated account's usage: the usage JSON and the usage page's data.
+
+Everything here is a pure function of the scenario and today's date, so
+tests can predict every number the site sends.
+"""
+from __future__ import annotations
+
+import calendar
+import datetime
+from typing import Any, Optional
+
+#: The current month's usage and the plan's allowance, in GB.
+CURRENT_USAGE = 424.0
+ALLOWANCE = 1229.0
+UNITS = "GB"
+#: Usage of the five months before the current one, oldest first.
+EARLIER_USAGE = (801.0, 912.0, 1011.0, 978.0, 1102.0)
+ACCOUNT_NUMBER = "8499050123456789"
+MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+#: How a month's usage is split between its devices, in percent (2 or 3 devices).
+DEVICE_SHARES = ((62, 27, 11), (71, 29))
+
+NOT_SUPPORTED = {"code": "NOT_FOUND", "message": "Plan does not support the usage meter feature."}
+
+
+def is_unlimited(scenario: str) -> bool:
+    """True for the scenarios whose plan has no data cap."""
+    return scenario in ("unlimited", "unlimited_404")
+
+
+def month_bounds(today: datetime.date, count: int = 6) -> list:
+    """``count`` calendar months as (first day, last day), oldest first, the last holding ``today``."""
+    out = []
+    year, month = today.year, today.month
+    for _ in range(count):
+        last = calendar.monthrange(year, month)[1]
+        out.append((datetime.date(year, month, 1), datetime.date(year, month, last)))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return out[::-1]
+
+
+def fmt_date(day: datetime.date) -> str:
+    """``MM/DD/YYYY``, as the site writes dates."""
+    return f"{day.month:02d}/{day.day:02d}/{day.year:04d}"
+
+
+def month_label(day: datetime.date) -> str:
+    """``Nov 2026`` (English whatever the locale)."""
+    return f"{MONTH_ABBR[day.month - 1]} {day.year}"
+
+
+def devices(index: int, usage: float) -> list:
+    """Two or three devices whose usages (multiples of 0.5, so sums are exact) add up to ``usage``."""
+    shares = DEVICE_SHARES[index % 2]
+    halves = int(round(usage * 2))
+    parts = [halves * share // 100 for share in shares[:-1]]
+    parts.append(halves - sum(parts))
+    return [{"id": f"44:1C:A8:{index:02X}:{n:02X}:5E", "usage": part / 2} for n, part in enumerate(parts)]
+
+
+def monthly_usages() -> tuple:
+    """Each month's ``homeUsage``, oldest first."""
+    return EARLIER_USAGE + (CURRENT_USAGE,)
+
+
+def usage_json(today: datetime.date, scenario: str = "normal") -> dict:
+    """The body of both usage JSON endpoints (see docs/site.rst)."""
+    unlimited = is_unlimited(scenario)
+    months = []
+    for index, ((start, end), used) in enumerate(zip(month_bounds(today), monthly_usages())):
+        months.append({
+            "policyName": "Unlimited Data Plan" if unlimited else "1.2 Terabyte Data Plan",
+            "startDate": fmt_date(start),
+            "endDate": fmt_date(end),
+            "homeUsage": used,
+            "wifiUsage": None,
+            "totalUsage": used,
+            "allowableUsage": 0.0 if unlimited else ALLOWANCE,
+            "unitOfMeasure": UNITS,
+            "displayUsage": True,
+            "devices": devices(index, used),
+            "additionalBlocksUsed": 0.0,
+            "additionalCostPerBlock": 10.0,
+            "additionalUnitsPerBlock": 50.0,
+            "additionalBlockSize": 50.0,
+            "additionalIncluded": 0.0,
+            "additionalUsed": 0.0,
+            "additionalPercentUsed": 0.0,
+            "additionalRemaining": 0.0,
+            "billableOverage": 0.0,
+            "overageCharges": 0.0,
+            "overageUsed": 0.0,
+            "maximumOverageCharge": 100.0,
+            "currentCreditAmount": 0,
+            "maxCreditAmount": 0,
+            "policy": "unlimited" if unlimited else "limited",
+        })
+    return {
+        "accountNumber": ACCOUNT_NUMBER,
+        "courtesyUsed": 0,
+        "courtesyRemaining": 2,
+        "courtesyAllowed": 2,
+        "courtesyMonths": [],
+        "inPaidOverage": False,
+        "displayUsage": True,
+        "usageMonths": months,
+    }
+
+
+def meter_data(today: datetime.date, scenario: str = "normal") -> dict:
+    """What the usage page's script fetches (``/apis/usage-meter/data``) to render the meter and table."""
+    unlimited = is_unlimited(scenario)
+    return {
+        "plan": "unlimited" if unlimited else "limited",
+        "unit": UNITS,
+        "used": CURRENT_USAGE,
+        "allowance": None if unlimited else ALLOWANCE,
+        "months": [{"label": month_label(start), "used": used}
+                   for (start, _end), used in zip(month_bounds(today), monthly_usages())],
+    }
+
+
+def expected_reading(scenario: str) -> dict:
+    """The reading a correct client reports for ``scenario``: ``{"units", "used", "total"}``."""
+    if scenario == "unlimited_404":
+        return {"units": UNITS, "used": None, "total": None}
+    total: Optional[float] = None if is_unlimited(scenario) else ALLOWANCE
+    return {"units": UNITS, "used": CURRENT_USAGE, "total": total}
+
+
+def without_usage_months(body: Any) -> Any:
+    """A copy of a usage JSON object with ``usageMonths`` removed."""
+    if isinstance(body, dict):
+        return {k: v for k, v in body.items() if k != "usageMonths"}
+    return body

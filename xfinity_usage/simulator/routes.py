@@ -1,0 +1,228 @@
+"""What each host answers, scenario by scenario (the flow of docs/site.rst)."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Dict, Optional
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+from . import data, pages
+from .responses import Response, html, json_response, redirect
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .server import SimulatedSite
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID = "my-account-web"
+USAGE_PATH = "/apis/csp/account/me/services/internet/usage"
+USAGE_QUERY = "filter=internet"
+LEGACY_USAGE_PATH = "/apis/services/internet/usage"
+METER_DATA_PATH = "/apis/usage-meter/data"
+USAGE_ROUTE = "#/services/internet"
+SESSION_COOKIE = "s_sess"
+XSRF_COOKIE = "XSRF-TOKEN"
+XSRF_HEADER = "x-xsrf-token"
+LOGIN_COOKIE = "s_login"
+JSON_PATHS = (USAGE_PATH, LEGACY_USAGE_PATH)
+
+
+@dataclass
+class Request:
+    """One parsed request."""
+
+    method: str
+    target: str  # path with query, as sent
+    headers: Dict[str, str]
+    body: bytes = b""
+    path: str = field(init=False)
+    query: Dict[str, str] = field(init=False)
+    cookies: Dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        parts = urlsplit(self.target)
+        self.path = parts.path or "/"
+        self.query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self.cookies = parse_cookies(self.header("Cookie") or "")
+
+    def header(self, name: str) -> Optional[str]:
+        """A header by case-insensitive name."""
+        name = name.lower()
+        for key, value in self.headers.items():
+            if key.lower() == name:
+                return value
+        return None
+
+    def form(self) -> Dict[str, str]:
+        """The urlencoded POST body (first value of each field)."""
+        text = self.body.decode("utf-8", "replace")
+        return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
+
+
+def parse_cookies(header: str) -> Dict[str, str]:
+    """``a=1; b=2`` as a dict; values are kept as sent (not decoded)."""
+    out: Dict[str, str] = {}
+    for part in header.split(";"):
+        name, sep, value = part.strip().partition("=")
+        if sep and name and name not in out:
+            out[name] = value
+    return out
+
+
+def cookie(name: str, value: str, *, http_only: bool) -> tuple:
+    """A ``Set-Cookie`` header for the whole host."""
+    flags = "; HttpOnly" if http_only else ""
+    return ("Set-Cookie", f"{name}={value}; Path=/{flags}; SameSite=Lax")
+
+
+def is_password_post(form: Dict[str, str]) -> bool:
+    """True when a ``POST /login`` carries a password (step 2, or the one-page form)."""
+    return form.get("flowStep") != "username" and "passwd" in form
+
+
+# -- the login host -----------------------------------------------------------
+
+
+def authorize_url(site: "SimulatedSite", state: str = "/") -> str:
+    """The OAuth authorize URL that leads back to ``state`` on the customer host."""
+    query = urlencode({"client_id": CLIENT_ID, "response_type": "code",
+                       "redirect_uri": site.home_origin + "/oauth/callback", "state": state})
+    return f"{site.login_origin}/oauth/authorize?{query}"
+
+
+def login_url(site: "SimulatedSite", continue_url: str) -> str:
+    """The sign-in page URL that continues to ``continue_url``."""
+    query = urlencode({"r": "comcast.net", "s": "oauth", "client_id": CLIENT_ID, "continue": continue_url})
+    return f"{site.login_origin}/login?{query}"
+
+
+def safe_continue(site: "SimulatedSite", url: Optional[str]) -> str:
+    """``url`` if it is this site's authorize URL, else the default one (no open redirects)."""
+    if url:
+        parts = urlsplit(url)
+        if f"{parts.scheme}://{parts.netloc}" == site.login_origin and parts.path == "/oauth/authorize":
+            return url
+    return authorize_url(site)
+
+
+def login_host(site: "SimulatedSite", req: Request) -> Response:
+    """Answer a request to the login host."""
+    if req.path == "/oauth/authorize" and req.method == "GET":
+        return authorize(site, req)
+    if req.path == "/login" and req.method == "GET":
+        return sign_in_form(site, safe_continue(site, req.query.get("continue")))
+    if req.path == "/login" and req.method == "POST":
+        return sign_in(site, req)
+    if req.path == "/verify" and req.method == "POST":
+        cont = safe_continue(site, req.form().get("continue"))
+        return html(pages.mfa_page(cont, hint="That code is incorrect or has expired."))
+    if req.path == "/security-check" and req.method == "GET":
+        cont = safe_continue(site, req.query.get("continue"))
+        return html(pages.security_check_page("/security-check/skip?" + urlencode({"continue": cont})))
+    if req.path == "/security-check/skip" and req.method == "GET":
+        site._clear_security_check(req.cookies.get(LOGIN_COOKIE))
+        return redirect(safe_continue(site, req.query.get("continue")))
+    if req.path == "/security-check/review" and req.method == "GET":
+        return html(pages.review_page())
+    return html(pages.not_found_page(req.path), 404)
+
+
+def authorize(site: "SimulatedSite", req: Request) -> Response:
+    """Logged in on the login host: a code for the customer host; else the sign-in page."""
+    expected_redirect = site.home_origin + "/oauth/callback"
+    if req.query.get("client_id") != CLIENT_ID or req.query.get("redirect_uri") != expected_redirect:
+        return html(pages.document("Bad Request", "<h1>Bad Request</h1><p>Unknown client.</p>"), 400)
+    this_url = site.login_origin + req.target
+    login = site._login_session(req.cookies.get(LOGIN_COOKIE))
+    if login is None:
+        return redirect(login_url(site, this_url))
+    if login.get("needs_check"):
+        return redirect(f"{site.login_origin}/security-check?" + urlencode({"continue": this_url}))
+    query = urlencode({"code": site._issue_code(), "state": req.query.get("state", "/")})
+    return redirect(f"{expected_redirect}?{query}")
+
+
+def sign_in_form(site: "SimulatedSite", cont: str, user: str = "", *, step: str = "username",
+                 hint: Optional[str] = None, remember: bool = False) -> Response:
+    """The scenario's sign-in form."""
+    if site.scenario == "legacy_form":
+        return html(pages.legacy_login_page(cont, user, hint=hint))
+    return html(pages.login_page(step, cont, user, hint=hint, remember=remember))
+
+
+def sign_in(site: "SimulatedSite", req: Request) -> Response:
+    """``POST /login``: the username step, or the password (checked)."""
+    form = req.form()
+    cont = safe_continue(site, form.get("continue"))
+    user = form.get("user", "").strip()
+    remember = form.get("rm") == "1"
+    if not is_password_post(form):
+        if not user:
+            return sign_in_form(site, cont, hint=pages.MISSING_USER, remember=remember)
+        return sign_in_form(site, cont, user, step="password", remember=remember)
+    if not site._check_credentials(user, form.get("passwd", "")):
+        logger.debug("sign-in refused for %r", user)
+        return sign_in_form(site, cont, user, step="password", hint=pages.BAD_PASSWORD, remember=remember)
+    if site.scenario == "mfa":
+        return html(pages.mfa_page(cont))
+    needs_check = site.scenario == "security_check"
+    token = site._new_login_session(needs_check=needs_check)
+    set_cookie = [cookie(LOGIN_COOKIE, token, http_only=True)]
+    if needs_check:
+        return redirect(f"{site.login_origin}/security-check?" + urlencode({"continue": cont}), set_cookie)
+    return redirect(cont, set_cookie)
+
+
+# -- the customer host --------------------------------------------------------
+
+
+def customer_host(site: "SimulatedSite", req: Request) -> Response:
+    """Answer a request to the customer host."""
+    if req.path == "/oauth/callback" and req.method == "GET":
+        return callback(site, req)
+    if req.path in JSON_PATHS:
+        return usage_json(site, req)
+    if req.path == METER_DATA_PATH:
+        if site._customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+            return unauthorized()
+        return json_response(data.meter_data(site.today, site.scenario))
+    if req.path.startswith("/apis/"):
+        return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
+    if req.method != "GET":
+        return html(pages.document("Method Not Allowed", "<h1>Method Not Allowed</h1>"), 405)
+    if site._customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+        return redirect(authorize_url(site, req.target))
+    if req.path == "/":
+        return html(pages.app_shell())
+    return html(pages.not_found_page(req.path), 404)
+
+
+def callback(site: "SimulatedSite", req: Request) -> Response:
+    """Trade the code for a session: set ``s_sess`` and ``XSRF-TOKEN``, go back to ``state``."""
+    if not site._redeem_code(req.query.get("code", "")):
+        return redirect(authorize_url(site))
+    session, xsrf = site._new_customer_session()
+    state = req.query.get("state", "/")
+    if not state.startswith("/") or state.startswith("//"):
+        state = "/"
+    headers = [cookie(SESSION_COOKIE, session, http_only=True),
+               cookie(XSRF_COOKIE, quote(xsrf, safe=""), http_only=False)]
+    return redirect(site.home_origin + state, headers)
+
+
+def unauthorized() -> Response:
+    return json_response({"code": "UNAUTHORIZED", "message": "The session is missing or has expired."}, 401)
+
+
+def usage_json(site: "SimulatedSite", req: Request) -> Response:
+    """Both usage endpoints: session (and, on the current one, the XSRF header) required."""
+    if site.scenario == "json_gone":
+        return html(pages.not_found_page(req.path), 404)
+    session = site._customer_session(req.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return unauthorized()
+    if req.path == USAGE_PATH and req.header(XSRF_HEADER) != session["xsrf"]:
+        return json_response({"code": "FORBIDDEN", "message": "Missing or invalid XSRF token."}, 403)
+    if site.scenario == "unlimited_404":
+        return json_response(dict(data.NOT_SUPPORTED), 404)
+    return json_response(data.usage_json(site.today, site.scenario))
