@@ -3,3 +3,4 @@
 from .fixtures_site import site, make_site  # noqa: F401
 # fixtures: browsers, Xvfb and process counting
 # fixtures: carbon-cache
+from .fixtures_carbon import carbon  # noqa: F401

@@ -1,0 +1,142 @@
+"""Push a reading to Graphite (carbon's plaintext protocol over TCP) with graphyte.
+
+A reading becomes ``<prefix>.used_<unit>`` and ``<prefix>.total_<unit>``
+(unit lower-cased, e.g. ``xfinity.used_gb``), stamped with the reading's
+``data_timestamp``. A value that is ``None`` (no cap on an unlimited plan,
+or no meter at all) is left out rather than sent as a number.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+from typing import Any, Mapping
+
+import graphyte
+
+from .errors import ConfigError, GraphiteError
+
+logger = logging.getLogger(__name__)
+
+#: Characters carbon's plaintext protocol and whisper file names accept in one path component.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def sanitize_path(name: str) -> str:
+    """Return ``name`` with every character outside ``[A-Za-z0-9_-]`` of each
+    dot-separated component replaced by ``_``, and empty components dropped."""
+    parts = [_UNSAFE.sub("_", part) for part in str(name).split(".")]
+    return ".".join(part for part in parts if part)
+
+
+def _finite(what: str, value: Any) -> float:
+    """``value`` as a float, or ValueError if it is not a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{what} is not a number: {value!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} is not finite: {value!r}")
+    return number
+
+
+def _timestamp(value: Any) -> int:
+    """``value`` as positive integer epoch seconds, or ValueError."""
+    seconds = _finite("data_timestamp", value)
+    if seconds <= 0:
+        raise ValueError(f"data_timestamp is not a positive epoch time: {value!r}")
+    return int(seconds)
+
+
+def reading_metrics(reading: Mapping[str, Any], prefix: str = "xfinity",
+                    extra: Mapping[str, float] | None = None) -> list[tuple[str, float, int]]:
+    """Return the ``(metric, value, timestamp)`` triples to send for ``reading``.
+
+    ``extra`` maps names relative to ``prefix`` (dots separate path
+    components) to values sent with the same timestamp. Every name is
+    sanitized with :func:`sanitize_path`. Raises ValueError for a reading
+    without units or timestamp, a non-finite value, or two metrics that end
+    up with the same name.
+    """
+    timestamp = _timestamp(reading.get("data_timestamp"))
+    units = reading.get("units")
+    if not isinstance(units, str) or not _UNSAFE.sub("", units):
+        raise ValueError(f"reading has no usable units: {units!r}")
+    unit = _UNSAFE.sub("_", units.lower())
+    base = sanitize_path(prefix)
+
+    def full(name: str) -> str:
+        relative = sanitize_path(name)
+        if not relative:
+            raise ValueError(f"metric name {name!r} is empty once sanitized")
+        return f"{base}.{relative}" if base else relative
+
+    metrics: list[tuple[str, float, int]] = []
+    for key in ("used", "total"):
+        value = reading.get(key)
+        if value is not None:
+            metrics.append((full(f"{key}_{unit}"), _finite(key, value), timestamp))
+    for name, value in (extra or {}).items():
+        metrics.append((full(name), _finite(f"extra {name!r}", value), timestamp))
+
+    names = [metric for metric, _, _ in metrics]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(f"metric names collide: {', '.join(duplicates)}")
+    return metrics
+
+
+class GraphiteClient:
+    """Sends readings to one carbon plaintext (line) receiver, synchronously over TCP.
+
+    Raises :class:`ConfigError` for a port outside 1-65535.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 2003, prefix: str = "xfinity",
+                 timeout: float = 5.0) -> None:
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+            raise ConfigError(f"invalid Graphite port {port!r}: use 1-65535 (carbon's plaintext port is 2003)")
+        self.host = host
+        self.port = port
+        self.prefix = prefix
+        self.timeout = timeout
+        # interval=None: no background thread, each send() connects and writes
+        # before returning; raise_send_errors: graphyte re-raises socket errors
+        # instead of logging and dropping them.
+        self._sender = graphyte.Sender(host, port=port, prefix=None, timeout=timeout, interval=None,
+                                       protocol="tcp", raise_send_errors=True)
+
+    @property
+    def address(self) -> str:
+        """``host:port`` (IPv6 hosts in brackets), as error messages show it."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    def send(self, metric: str, value: float, timestamp: int) -> None:
+        """Send one datapoint over a new TCP connection; socket errors propagate (OSError)."""
+        self._sender.send(metric, value, timestamp=timestamp)
+
+    def send_reading(self, reading: Mapping[str, Any], extra: Mapping[str, float] | None = None) -> None:
+        """Send the metrics of :func:`reading_metrics` for ``reading``.
+
+        Everything is validated before anything is sent. Raises
+        :class:`GraphiteError` if the reading cannot be turned into metrics or
+        if a send fails (metrics before the failing one may have arrived).
+        """
+        try:
+            metrics = reading_metrics(reading, self.prefix, extra)
+        except ValueError as exc:
+            raise GraphiteError(f"not sending to Graphite at {self.address}: {exc}") from None
+        if not metrics:
+            logger.warning("nothing to send to Graphite at %s: the reading has no used or total value",
+                           self.address)
+            return
+        for metric, value, timestamp in metrics:
+            try:
+                self.send(metric, value, timestamp)
+            except OSError as exc:
+                reason = " ".join(str(exc).split()) or type(exc).__name__
+                raise GraphiteError(
+                    f"cannot send {metric} to Graphite at {self.address}: {reason}; check that carbon "
+                    f"is running and accepts plaintext TCP there, or fix --graphite-host/--graphite-port"
+                ) from exc
+            logger.debug("sent %s %r %d to %s", metric, value, timestamp, self.address)
