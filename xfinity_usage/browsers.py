@@ -374,8 +374,14 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
     if family in ("chrome", "firefox") and not headless:
         _require_display(name)
     executable, how = _DRIVERS[family]
-    driver = _explicit(driver_path, executable, how) if driver_path is not None else find_driver(name)
-    binary = find_browser(name, binary_path)
+    if driver_path is not None:
+        driver = _explicit(driver_path, executable, how)
+    elif family == "phantomjs" and binary_path is not None:
+        driver = ""  # PhantomJS is its own driver: the binary given below
+    else:
+        driver = find_driver(name)
+    binary = find_browser(name, binary_path) if binary_path is not None or family != "phantomjs" else driver
+    driver = driver or binary
     from selenium.common.exceptions import WebDriverException
 
     run = _Run(name)
@@ -489,5 +495,5 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
 def _start_phantomjs(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     from .phantomjs import PhantomJSService, start_phantomjs
 
-    run.service = PhantomJSService(driver, profile_dir=run.tmpdir)
+    run.service = PhantomJSService(binary, profile_dir=run.tmpdir)
     return start_phantomjs(run.service, user_agent=DESKTOP_USER_AGENT)
