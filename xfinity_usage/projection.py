@@ -23,7 +23,7 @@ from dateutil import tz as dateutil_tz
 
 DAY = 86400.0
 #: ``rate_last_24h`` needs a known point at most this long before the latest one.
-MAX_RATE_SPAN = 2 * DAY
+MAX_RATE_SPAN = 1.5 * DAY
 
 #: Projection bases.
 BASIS_LAST_24H = "last_24h"
@@ -195,7 +195,7 @@ def rate_last_24h(readings: Iterable[Any], now: Optional[float] = None, *,
                   tz: TzLike = None) -> Optional[float]:
     """Usage in the 24 hours up to the latest reading (at or before ``now``), per day.
 
-    None when no known point lies 24 to 48 hours (:data:`MAX_RATE_SPAN`)
+    None when no known point lies 24 to 36 hours (:data:`MAX_RATE_SPAN`)
     before the latest reading, i.e. when there is not one day of data, or
     the nearest point is so old that the figure would be a long average.
     With ``cycle_start`` and ``cycle_end`` only that cycle counts, and its

@@ -1,0 +1,385 @@
+"""The usage report: a JSON-able dict, its plain-text form, and a Nagios-style check.
+
+:func:`build_report` gathers the current cycle's figures from the history
+(a :class:`~xfinity_usage.history.HistoryStore` or a list of readings) and
+the latest reading; :func:`render_text` prints them for a terminal or a
+cron email; :func:`check_state` turns them into a Nagios/Icinga state and
+status line with perfdata.
+"""
+from __future__ import annotations
+
+import datetime
+import enum
+import math
+import textwrap
+import time
+from typing import Any, Iterable, List, Mapping, Optional, Tuple
+
+from . import projection as proj
+from .history import MonthlyTotal, Reading, months_from_raw, to_reading
+
+#: Widest line :func:`render_text` writes.
+TEXT_WIDTH = 72
+#: A reading older than this (seconds) at report time gets a note.
+STALE_AFTER = 6 * 3600
+#: The name at the start of the Nagios status line.
+SERVICE = "XFINITY USAGE"
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+class State(enum.IntEnum):
+    """Nagios/Icinga plugin states, which are also the check's exit codes."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+    UNKNOWN = 3
+
+
+# ---------------------------------------------------------------- building
+
+
+def build_report(history: Any, reading: Any = None, now: Optional[float] = None,
+                 tz: proj.TzLike = None) -> dict:
+    """The report on the current cycle, as a JSON-able dict.
+
+    ``history`` is a :class:`~xfinity_usage.history.HistoryStore`, a list of
+    readings (:class:`~xfinity_usage.history.Reading` s or library reading
+    dicts), or None. ``reading`` is the reading just taken (a library
+    reading dict or a ``Reading``); None means the latest in ``history``.
+    ``now`` (epoch seconds, default the current time) only decides whether
+    the reading is called stale; figures are as of the reading. ``tz``
+    (tzinfo or zone name, default local) dates readings into days.
+
+    Keys: ``used``, ``total`` (None: unlimited), ``units``, ``percent``,
+    ``remaining``, ``cycle_start``, ``cycle_end``, ``as_of``, ``as_of_local``,
+    ``days_elapsed``, ``days_left``, ``readings``, ``daily`` ([{date, usage}]),
+    ``average_per_day``, ``rate_last_24h``, ``projected``,
+    ``projection_basis`` (``"last_24h"``, ``"cycle_average"`` or None),
+    ``daily_budget``, ``devices`` ([{id, usage}], most first),
+    ``past_cycles`` ([{start, end, used, total, units}], oldest first) and
+    ``notes`` (why a figure is missing or rests on little data).
+    """
+    zone = proj.resolve_tz(tz)
+    now = time.time() if now is None else now
+    store = history if hasattr(history, "monthly_totals") else None
+    stored: List[Reading] = []
+    raw_months: List[MonthlyTotal] = []
+    if store is None and history is not None:
+        stored, raw_months = _as_readings(history, zone)
+    if isinstance(reading, Mapping):
+        if reading.get("used") is None:
+            return _empty_report(reading.get("units"), reading.get("total"),
+                                 "Xfinity shows no usage meter for this plan: there is nothing to report")
+        raw_months += months_from_raw(reading.get("raw"), int(reading["data_timestamp"]))
+        current = to_reading(reading, zone)
+    elif reading is not None:
+        current = reading
+    elif store is not None:
+        current = store.latest()
+    else:
+        current = max(stored, key=lambda r: r.timestamp, default=None)
+    if current is None:
+        return _empty_report(None, None, "no readings yet: run xfinity-usage to take one")
+
+    notes: List[str] = []
+    if store is not None:
+        cycle = store.readings(cycle_start=current.cycle_start)
+        months = store.monthly_totals()
+    else:
+        cycle = [r for r in stored if r.cycle_start == current.cycle_start]
+        months = _last_per_cycle(stored)
+    cycle = _cycle_readings(cycle, current, notes)
+    months = _merge_months(months, raw_months)
+    return _figures(current, cycle, months, now, zone, notes)
+
+
+def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal], now: float,
+             zone: datetime.tzinfo, notes: List[str]) -> dict:
+    start, end, as_of, used, total = (current.cycle_start, current.cycle_end, current.timestamp,
+                                      current.used, current.total)
+    elapsed, left = proj.days_elapsed_and_left(start, end, as_of, zone)
+    daily = proj.daily_usage(cycle, start, end, zone)
+    average = proj.average_per_day(used, start, as_of, zone)
+    rate = proj.rate_last_24h(cycle, as_of, cycle_start=start, cycle_end=end, tz=zone)
+    projection = proj.project(used, as_of, end, rate_24h=rate, average=average, tz=zone)
+    capped = total is not None and total > 0
+    remaining = total - used if capped else None
+    budget = proj.daily_budget(remaining, left) if capped else None
+
+    first = cycle[0].timestamp
+    if len(cycle) < 2:
+        notes.append("only one reading in this cycle so far: usage per day is its figure spread "
+                     "evenly from the start of the cycle")
+    elif first - proj.midnight(start, zone) > proj.DAY:
+        notes.append(f"no readings before {_local(first, zone)}: usage per day until then is spread "
+                     "evenly from the start of the cycle")
+    drops = sum(1 for a, b in zip(cycle, cycle[1:]) if b.used < a.used)
+    if drops:
+        notes.append(f"Xfinity lowered its figure {drops} time(s) this cycle (corrections): "
+                     "no negative usage is counted")
+    notes.extend(projection.notes)
+    if not capped:
+        notes.append("unlimited plan: no cap, so no percentage or daily budget")
+    elif remaining < 0:
+        notes.append(f"over the cap by {_num(-remaining)} {current.units}")
+    if left <= 0:
+        notes.append(f"this cycle ended on {end.isoformat()}: the next one has no reading yet")
+    if now - as_of > STALE_AFTER:
+        notes.append(f"the latest reading is {(now - as_of) / 3600:.0f} hours old")
+
+    return {
+        "used": used,
+        "total": total,
+        "units": current.units,
+        "percent": _round(used / total * 100, 2) if capped else None,
+        "remaining": _round(remaining),
+        "cycle_start": start.isoformat(),
+        "cycle_end": end.isoformat(),
+        "as_of": as_of,
+        "as_of_local": _local(as_of, zone),
+        "days_elapsed": _round(elapsed, 2),
+        "days_left": _round(left, 2),
+        "readings": len(cycle),
+        "daily": [{"date": d.date.isoformat(), "usage": _round(d.usage)} for d in daily],
+        "average_per_day": _round(average),
+        "rate_last_24h": _round(rate),
+        "projected": _round(projection.projected),
+        "projection_basis": projection.basis,
+        "daily_budget": _round(budget),
+        "devices": [{"id": ident, "usage": usage}
+                    for ident, usage in sorted(current.devices.items(), key=lambda item: (-item[1], item[0]))],
+        "past_cycles": [{"start": m.start.isoformat(), "end": m.end.isoformat(), "used": m.used,
+                         "total": m.total, "units": m.units} for m in months if m.end < start],
+        "notes": notes,
+    }
+
+
+def _empty_report(units: Optional[str], total: Optional[float], why: str) -> dict:
+    report = dict.fromkeys((
+        "used", "percent", "remaining", "cycle_start", "cycle_end", "as_of", "as_of_local",
+        "days_elapsed", "days_left", "average_per_day", "rate_last_24h", "projected",
+        "projection_basis", "daily_budget"))
+    report.update(total=total, units=units, readings=0, daily=[], devices=[], past_cycles=[], notes=[why])
+    return report
+
+
+def _as_readings(items: Iterable[Any], zone: datetime.tzinfo) -> tuple:
+    """``(readings, months)``: library dicts become Readings, and their raw months count."""
+    readings, months = [], []
+    for item in items:
+        if isinstance(item, Mapping):
+            if item.get("used") is None:
+                continue
+            months += months_from_raw(item.get("raw"), int(item["data_timestamp"]))
+            item = to_reading(item, zone)
+        readings.append(item)
+    return readings, months
+
+
+def _cycle_readings(cycle: List[Reading], current: Reading, notes: List[str]) -> List[Reading]:
+    """The cycle's readings up to ``current`` (included once), in ``current``'s units."""
+    by_time = {r.timestamp: r for r in cycle if r.timestamp <= current.timestamp}
+    by_time[current.timestamp] = current
+    kept = [by_time[t] for t in sorted(by_time)]
+    same_units = [r for r in kept if r.units == current.units]
+    if len(same_units) < len(kept):
+        notes.append(f"{len(kept) - len(same_units)} reading(s) in other units than {current.units} left out")
+    return same_units
+
+
+def _last_per_cycle(readings: List[Reading]) -> List[MonthlyTotal]:
+    last = {}
+    for r in sorted(readings, key=lambda r: r.timestamp):
+        last[r.cycle_start] = MonthlyTotal(r.cycle_start, r.cycle_end, r.used, r.total, r.units, r.timestamp)
+    return list(last.values())
+
+
+def _merge_months(*lists: List[MonthlyTotal]) -> List[MonthlyTotal]:
+    best = {}
+    for months in lists:
+        for m in months:
+            if m.start not in best or m.as_of > best[m.start].as_of:
+                best[m.start] = m
+    return [best[start] for start in sorted(best)]
+
+
+def _round(value: Optional[float], digits: int = 3) -> Optional[float]:
+    return None if value is None else round(value, digits)
+
+
+def _local(timestamp: float, zone: datetime.tzinfo) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, zone).isoformat(sep=" ", timespec="minutes")
+
+
+# ---------------------------------------------------------------- text
+
+
+def _num(value: Optional[float]) -> str:
+    """812, 41.4, 0.3: whole units from 100 up, one decimal below."""
+    if value is None:
+        return "n/a"
+    return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    """The report as plain text (ASCII, no colour, lines of at most 72 columns)."""
+    units = report.get("units") or ""
+    lines = []
+    if report.get("used") is None:
+        lines.append("Xfinity data usage: no figures")
+    else:
+        lines += [f"Xfinity data usage, cycle {report['cycle_start']} to {report['cycle_end']}",
+                  f"As of {report['as_of_local']}", ""]
+        lines += _figure_lines(report, units)
+        lines += _chart(report["daily"], units)
+        if report["devices"]:
+            lines += ["", f"Devices ({units})"]
+            width = min(50, max(len(d["id"]) for d in report["devices"]))
+            lines += [f"  {d['id'][:width]:<{width}} {_num(d['usage']):>8}" for d in report["devices"]]
+        if report["past_cycles"]:
+            lines += ["", "Past cycles"]
+            for m in reversed(report["past_cycles"]):
+                share = f" ({m['used'] / m['total'] * 100:.0f}%)" if m["total"] else ""
+                cap = f" of {_num(m['total'])}" if m["total"] else ""
+                lines.append(f"  {m['start']} to {m['end']}  {_num(m['used'])}{cap} {m['units']}{share}")
+    if report.get("notes"):
+        lines += ["", "Notes"]
+        for note in report["notes"]:
+            lines += textwrap.wrap(note, TEXT_WIDTH, initial_indent="  - ", subsequent_indent="    ")
+    return "\n".join(lines) + "\n"
+
+
+def _figure_lines(report: Mapping[str, Any], units: str) -> List[str]:
+    total = report["total"]
+    if total is not None and report["percent"] is not None:
+        used = f"{_num(report['used'])} of {_num(total)} {units} ({report['percent']:.1f}%)"
+    else:
+        used = f"{_num(report['used'])} {units} (unlimited plan)"
+    rows = [("Used", used)]
+    if report["remaining"] is not None:
+        rows.append(("Remaining", f"{_num(max(report['remaining'], 0))} {units}"))
+    rows.append(("Days", f"{report['days_elapsed']:.1f} elapsed, {report['days_left']:.1f} left"))
+    rows.append(("Average", f"{_num(report['average_per_day'])} {units}/day this cycle"
+                 if report["average_per_day"] is not None else "not known yet"))
+    rows.append(("Last 24 hours", f"{_num(report['rate_last_24h'])} {units}/day"
+                 if report["rate_last_24h"] is not None else "not enough readings yet"))
+    if report["projected"] is not None:
+        share = f" ({report['projected'] / total * 100:.0f}% of the cap)" if total else ""
+        last_24h = report["projection_basis"] == proj.BASIS_LAST_24H
+        pace = "the last-24-hour pace" if last_24h else "the cycle's average pace"
+        rows.append(("Projected", f"{_num(report['projected'])} {units} at the end of the cycle{share}"))
+        rows.append(("", f"(at {pace})"))
+    if report["daily_budget"] is not None:
+        rows.append(("Daily budget", f"{_num(report['daily_budget'])} {units}/day to stay within the cap"))
+    return [f"{label + ':' if label else '':<15}{text}" for label, text in rows]
+
+
+def _chart(daily: List[Mapping[str, Any]], units: str) -> List[str]:
+    if not daily:
+        return []
+    most = max(d["usage"] for d in daily)
+    width = TEXT_WIDTH - 11 - 9  # "MM-DD Ddd " + bar + " " + value
+    lines = ["", f"Usage per day ({units})"]
+    for day in daily:
+        date = datetime.date.fromisoformat(day["date"])
+        bars = 0
+        if most > 0 and day["usage"] > 0:
+            bars = max(1, round(day["usage"] / most * width))
+        lines.append(f"{date:%m-%d} {_WEEKDAYS[date.weekday()]} {'#' * bars:<{width}} {_num(day['usage']):>8}")
+    return lines
+
+
+# ---------------------------------------------------------------- Nagios
+
+
+def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: Optional[float] = None,
+                on: str = "projected") -> Tuple[State, str]:
+    """The Nagios/Icinga state and status line (with perfdata) for the report.
+
+    ``warn`` and ``crit`` are percentages of the cap, compared with the
+    projected end-of-cycle usage (``on="projected"``) or the current figure
+    (``on="used"``); a state is reached when the figure is *above* its
+    threshold, as in Nagios ranges. Without thresholds the state is OK.
+    UNKNOWN when there is no usage figure, when thresholds are given on an
+    unlimited plan (no cap to compare against), or when ``on="projected"``
+    and there is no projection yet. Perfdata has ``used`` and ``projected``
+    in the report's units with min 0 and max the cap; the thresholds, in
+    absolute units, go on the figure compared. Raises ValueError for a bad
+    ``on`` or thresholds (negative, or ``warn`` above ``crit``).
+    """
+    if on not in ("projected", "used"):
+        raise ValueError(f"on must be 'projected' or 'used', not {on!r}")
+    for name, value in (("warn", warn), ("crit", crit)):
+        if value is not None and (not math.isfinite(value) or value < 0):
+            raise ValueError(f"{name} must be a non-negative percentage, not {value!r}")
+    if warn is not None and crit is not None and warn > crit:
+        raise ValueError(f"warn ({warn}%) is above crit ({crit}%)")
+
+    used, total, projected = report.get("used"), report.get("total"), report.get("projected")
+    if used is None:
+        notes = report.get("notes") or ["no usage figure"]
+        return unknown_status(notes[0])
+    capped = total is not None and total > 0
+    thresholds = warn is not None or crit is not None
+    summary = _summary(report)
+    value = projected if on == "projected" else used
+    state, reason = State.OK, ""
+    if thresholds and not capped:
+        state, reason = State.UNKNOWN, "no cap to compare against (unlimited plan): "
+    elif thresholds and value is None:
+        state, reason = State.UNKNOWN, "no projection yet (the cycle has only just begun): "
+    elif thresholds:
+        share = value / total * 100
+        if crit is not None and share > crit:
+            state = State.CRITICAL
+        elif warn is not None and share > warn:
+            state = State.WARNING
+    perfdata = _perfdata(report, warn if capped else None, crit if capped else None, on)
+    return state, f"{SERVICE} {state.name} - {reason}{summary} | {perfdata}"
+
+
+def unknown_status(reason: str) -> Tuple[State, str]:
+    """UNKNOWN with ``reason``, for when there is no report at all (e.g. the site failed)."""
+    reason = " ".join(str(reason).replace("|", "/").split())
+    return State.UNKNOWN, f"{SERVICE} UNKNOWN - {reason}"
+
+
+def _summary(report: Mapping[str, Any]) -> str:
+    units, used, total, projected = report["units"], report["used"], report["total"], report["projected"]
+    if total:
+        text = f"{_num(used)} of {_num(total)} {units} ({used / total * 100:.0f}%)"
+        if projected is not None:
+            text += f", projected {_num(projected)} {units} ({projected / total * 100:.0f}%)"
+    else:
+        text = f"{_num(used)} {units} used (unlimited plan)"
+        if projected is not None:
+            text += f", projected {_num(projected)} {units}"
+    return text
+
+
+def _perf_number(value: Optional[float]) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+def _perfdata(report: Mapping[str, Any], warn: Optional[float], crit: Optional[float], on: str) -> str:
+    total, units = report["total"], report["units"]
+    limits = {"warn": "", "crit": ""}
+    if total:
+        limits = {"warn": _perf_number(None if warn is None else total * warn / 100),
+                  "crit": _perf_number(None if crit is None else total * crit / 100)}
+    maximum = _perf_number(total) if total else ""
+    parts = []
+    for label in ("used", "projected"):
+        value = report[label]
+        if value is None:
+            continue
+        w, c = (limits["warn"], limits["crit"]) if label == on else ("", "")
+        parts.append(f"{label}={_perf_number(value)}{units};{w};{c};0;{maximum}")
+    return " ".join(parts)
+
+
+__all__ = ["SERVICE", "State", "build_report", "check_state", "render_text", "unknown_status"]
