@@ -104,6 +104,8 @@ def test_reading_after_the_cycle_end_counts_on_its_last_day():
     days = daily_usage(readings, *NOV, tz=UTC)
     assert days[-1] == DayUsage(D(2026, 11, 30), pytest.approx(100.0 / 29.5 * 0.5 + 10.0))
     assert len(days) == 30
+    readings.append(Reading(int(at(2026, 12, 1, 9)), *NOV, 115.0, None, "GB"))
+    assert daily_usage(readings, *NOV, tz=UTC)[-1].usage == pytest.approx(100.0 / 29.5 * 0.5 + 15.0)
 
 
 def test_spring_forward_day_has_23_hours():

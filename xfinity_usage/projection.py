@@ -143,7 +143,8 @@ def _cycle_points(readings: Iterable[Any], cycle_start: datetime.date, cycle_end
                 continue
         elif not start <= point.timestamp < end:
             continue
-        points.append(point._replace(timestamp=min(max(point.timestamp, start), end)))
+        # Clamped to the cycle's last second at the latest, so its last day holds it.
+        points.append(point._replace(timestamp=min(max(point.timestamp, start), end - 1)))
     return points
 
 
