@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from . import data
-from .responses import Response
+from .responses import Response, error, html
 
 #: Every fault kind, in a fixed order (random choices depend on it).
 FAULT_KINDS = ("blank", "error500", "error503", "reset", "slow", "truncated", "no_usage_months",
@@ -69,8 +69,6 @@ class FaultPlan:
 
 def replacement(kind: str) -> Optional[Response]:
     """The response that replaces the real one for ``kind``, or None when the kind rewrites it instead."""
-    from .responses import error, html
-
     if kind == "blank":
         return html("")
     if kind == "error500":

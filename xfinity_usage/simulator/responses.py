@@ -21,6 +21,7 @@ class Response:
 
     @property
     def is_json(self) -> bool:
+        """True for an ``application/json`` body."""
         return self.content_type.startswith("application/json")
 
 

@@ -211,6 +211,7 @@ def callback(site: "SimulatedSite", req: Request) -> Response:
 
 
 def unauthorized() -> Response:
+    """The ``401`` of the APIs without a valid session."""
     return json_response({"code": "UNAUTHORIZED", "message": "The session is missing or has expired."}, 401)
 
 
