@@ -12,9 +12,21 @@ from xfinity_usage.errors import ExitCode
 READING = {"data_timestamp": 1700000000, "units": "GB", "used": 224.0, "total": 1229.0, "raw": {"x": 1}}
 
 
+@pytest.fixture(autouse=True)
+def private_dirs(tmp_path, monkeypatch):
+    """Keep history and cookies of these runs out of the real home directory."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 def run_cli(argv, env=None):
+    import os
+
     out, err = io.StringIO(), io.StringIO()
-    code = main(argv, Environment(env or {}, out, err))
+    env = dict(env or {})
+    env.setdefault("XDG_DATA_HOME", os.environ["XDG_DATA_HOME"])
+    env.setdefault("XDG_CACHE_HOME", os.environ["XDG_CACHE_HOME"])
+    code = main(argv, Environment(env, out, err))
     return code, out.getvalue(), err.getvalue()
 
 
@@ -113,8 +125,8 @@ def test_human_and_json_output(monkeypatch):
 def test_json_and_graphite_both_happen(monkeypatch):
     sent = []
     monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
-    monkeypatch.setattr(cli, "_push", lambda args, reading: sent.append((args.graphite_host, args.graphite_port,
-                                                                          args.graphite_prefix, reading)))
+    monkeypatch.setattr(cli, "_push", lambda args, reading, report: sent.append(
+        (args.graphite_host, args.graphite_port, args.graphite_prefix, reading)))
     code, out, err = run_cli(["-j", "-g", "-H", "10.9.9.9", "-P", "2004", "-p", "home"])
     assert code == 0 and out.startswith("{")
     assert sent == [("10.9.9.9", 2004, "home", READING)]
@@ -123,8 +135,8 @@ def test_json_and_graphite_both_happen(monkeypatch):
 def test_graphite_entry_point_implies_graphite(monkeypatch):
     sent = []
     monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
-    monkeypatch.setattr(cli, "_push", lambda args, reading: sent.append(reading))
-    assert cli.main_graphite([], Environment({}, io.StringIO(), io.StringIO())) == 0
+    monkeypatch.setattr(cli, "_push", lambda args, reading, report: sent.append(reading))
+    assert cli.main_graphite(["--no-history"], Environment({}, io.StringIO(), io.StringIO())) == 0
     assert sent == [READING]
 
 
@@ -135,3 +147,83 @@ def test_secrets_masked_in_errors(monkeypatch):
     monkeypatch.setattr(cli, "_fetch", leak)
     code, out, err = run_cli(["-vv"], {"XFINITY_USER": "u", "XFINITY_PASSWORD": "hunter2-password"})
     assert "hunter2-password" not in err and "********" in err
+
+
+def month_json(start, end, used, total=1229.0):
+    return {"startDate": start, "endDate": end, "homeUsage": used, "allowableUsage": total,
+            "unitOfMeasure": "GB", "policy": "limited",
+            "devices": [{"id": "AB:CD:EF:01:23:45", "usage": used - 100}, {"id": "12:34:56:78:90:AB", "usage": 100}]}
+
+
+def reading_at(ts, used):
+    import datetime
+
+    day = datetime.date.fromtimestamp(ts)
+    start = day.replace(day=1)
+    end = (start + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
+    raw = {"usageMonths": [month_json(start.strftime("%m/%d/%Y"), end.strftime("%m/%d/%Y"), used)]}
+    return {"data_timestamp": int(ts), "units": "GB", "used": used, "total": 1229.0, "raw": raw}
+
+
+@pytest.fixture
+def history_env(monkeypatch, tmp_path):
+    """A CLI whose fetch returns the next of a series of readings, with a private history file."""
+    import time
+
+    now = time.time()
+    series = [reading_at(now - 86400 * 1.5, 300.0), reading_at(now - 3600, 330.0)]
+    monkeypatch.setattr(cli, "_fetch", lambda args, env: series.pop(0))
+    return ["--history-db", str(tmp_path / "h" / "history.sqlite3")]
+
+
+def test_history_is_recorded_and_reported(history_env, tmp_path):
+    import json
+    import os
+    import stat
+
+    assert run_cli(history_env)[0] == 0
+    db = tmp_path / "h" / "history.sqlite3"
+    assert stat.S_IMODE(os.stat(db).st_mode) == 0o600
+    code, out, err = run_cli(history_env + ["--report", "-j"])
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["used"] == 330.0 and report["total"] == 1229.0
+    assert report["rate_last_24h"] is not None and report["projected"] > 330.0
+    assert {d["id"] for d in report["devices"]} == {"AB:CD:EF:01:23:45", "12:34:56:78:90:AB"}
+
+
+def test_report_text(history_env):
+    run_cli(history_env)
+    code, out, err = run_cli(history_env + ["--report"])
+    assert code == 0 and "330" in out and "#" in out
+    assert max(len(line) for line in out.splitlines()) <= 72
+
+
+@pytest.mark.parametrize("args,state,word", [
+    (["--warn", "99", "--crit", "100", "--on", "used"], 0, "OK"),
+    (["--warn", "20", "--crit", "90", "--on", "used"], 1, "WARNING"),
+    (["--warn", "10", "--crit", "20", "--on", "used"], 2, "CRITICAL"),
+])
+def test_nagios_states(history_env, args, state, word):
+    code, out, err = run_cli(history_env + args)
+    assert code == state
+    line = out.splitlines()[0]
+    assert line.startswith(f"XFINITY USAGE {word} - ") and "|" in line and "used=" in line
+
+
+def test_nagios_unknown_on_failure(monkeypatch):
+    def fail(args, env):
+        raise errors.SiteUnavailableError("site down; try again later")
+
+    monkeypatch.setattr(cli, "_fetch", fail)
+    code, out, err = run_cli(["--warn", "80", "--crit", "90"])
+    assert code == 3 and out.startswith("XFINITY USAGE UNKNOWN - site unavailable: site down")
+
+
+def test_warn_above_crit_is_a_usage_error():
+    assert run_cli(["--warn", "90", "--crit", "80"])[0] == ExitCode.USAGE
+
+
+def test_no_history_writes_nothing(history_env, tmp_path):
+    assert run_cli(history_env + ["--no-history"])[0] == 0
+    assert not (tmp_path / "h").exists()

@@ -54,6 +54,22 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("-H", "--graphite-host", default="127.0.0.1", help="Graphite host (default: 127.0.0.1)")
     p.add_argument("-P", "--graphite-port", type=int, default=2003, help="Graphite plaintext port (default: 2003)")
     p.add_argument("-p", "--graphite-prefix", default="xfinity", help="Graphite metric prefix (default: xfinity)")
+    hist = p.add_argument_group("history, report and alerts")
+    hist.add_argument("--history-db", metavar="PATH", default=None,
+                      help="SQLite file of past readings (default: $XDG_DATA_HOME/xfinity-usage/history.sqlite3)")
+    hist.add_argument("--no-history", action="store_true", help="do not record this reading")
+    hist.add_argument("--report", action="store_true",
+                      help="print the cycle report: per-day usage, rates, projection, budget, devices "
+                           "(with -j: as JSON)")
+    hist.add_argument("--warn", type=_percent, metavar="PCT",
+                      help="Nagios-style check: WARNING (exit 1) above PCT percent of the cap")
+    hist.add_argument("--crit", type=_percent, metavar="PCT",
+                      help="Nagios-style check: CRITICAL (exit 2) above PCT percent of the cap")
+    hist.add_argument("--on", choices=("projected", "used"), default="projected",
+                      help="what --warn/--crit compare: the projected end-of-cycle usage (default) or the "
+                           "current figure")
+    hist.add_argument("--graphite-extra", action="store_true",
+                      help="also send the projection and per-device usage to Graphite")
     run = p.add_argument_group("run control")
     run.add_argument("--demo", action="store_true",
                      help="run against the built-in simulated Xfinity site (no account needed)")
@@ -73,6 +89,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
     run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
     return p
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 <= value <= 1000:
+        raise argparse.ArgumentTypeError(f"percent out of range: {text!r}")
+    return value
 
 
 class MaskingFormatter(logging.Formatter):
@@ -147,7 +173,9 @@ def _fetch(args: argparse.Namespace, env: Environment) -> dict:
             return client.run()
     user, password = read_credentials(env.env)
     env.secrets.extend([password, user])
-    client = XfinityUsage(user, password, cookie_file=args.cookie_file, urls=_site_urls(args.site_urls),
+    from .session import default_cookie_file
+
+    client = XfinityUsage(user, password, cookie_file=args.cookie_file or default_cookie_file(env.env), urls=_site_urls(args.site_urls),
                           **common)
     return client.run()
 
@@ -165,26 +193,74 @@ def _site_urls(path: Optional[str]) -> Optional[dict]:
     return urls
 
 
-def _push(args: argparse.Namespace, reading: dict) -> None:
+def _push(args: argparse.Namespace, reading: dict, report: Optional[dict]) -> None:
     from .graphite import GraphiteClient
 
-    GraphiteClient(args.graphite_host, args.graphite_port, args.graphite_prefix).send_reading(reading)
+    extra = None
+    if args.graphite_extra and report is not None:
+        unit = (report.get("units") or reading["units"]).lower()
+        extra = {f"device.{d['id']}_{unit}": d["usage"] for d in report.get("devices", [])
+                 if d.get("usage") is not None}
+        if report.get("projected") is not None:
+            extra[f"projected_{unit}"] = report["projected"]
+    GraphiteClient(args.graphite_host, args.graphite_port, args.graphite_prefix).send_reading(reading, extra=extra)
     logger.info("sent the reading to Graphite at %s:%d", args.graphite_host, args.graphite_port)
 
 
+def _record_and_report(args: argparse.Namespace, env: Environment, reading: dict) -> Optional[dict]:
+    """Record the reading (unless --no-history); build the report when something needs it."""
+    from .history import HistoryStore, default_history_path
+    from .report import build_report
+
+    wanted = args.report or args.warn is not None or args.crit is not None or args.graphite_extra
+    from .history import HistoryError
+
+    if args.no_history:
+        return build_report([], reading) if wanted else None
+    try:
+        with HistoryStore(args.history_db or default_history_path(env.env)) as store:
+            store.record(reading)
+            return build_report(store, reading) if wanted else None
+    except HistoryError as exc:
+        if args.report:
+            raise
+        logger.warning("history not recorded: %s", exc)
+        return build_report([], reading) if wanted else None
+
+
+def _check_mode(args: argparse.Namespace) -> bool:
+    return args.warn is not None or args.crit is not None
+
+
 def run(args: argparse.Namespace, env: Environment) -> int:
-    """Fetch, print and push; return the exit code. Library errors propagate."""
+    """Fetch, record, print and push; return the exit code. Library errors propagate."""
     from .usage import format_reading
 
     reading = _fetch(args, env)
-    if args.json:
-        env.stdout.write(json.dumps(reading, indent=2, sort_keys=True) + "\n")
-    else:
-        env.stdout.write(format_reading(reading) + "\n")
+    report = _record_and_report(args, env, reading)
+    code = ExitCode.OK
+    out = []
+    if _check_mode(args):
+        from .report import check_state
+
+        state, line = check_state(report, args.warn, args.crit, args.on)
+        out.append(line)
+        code = int(state)
+    if args.report and args.json:
+        out.append(json.dumps(report, indent=2, sort_keys=True))
+    elif args.report:
+        from .report import render_text
+
+        out.append(render_text(report).rstrip("\n"))
+    elif args.json:
+        out.append(json.dumps(reading, indent=2, sort_keys=True))
+    elif not _check_mode(args):
+        out.append(format_reading(reading))
+    env.stdout.write("\n".join(out) + "\n")
     env.stdout.flush()
     if args.graphite:
-        _push(args, reading)
-    return ExitCode.OK
+        _push(args, reading, report)
+    return code
 
 
 def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None,
@@ -198,6 +274,9 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
     except SystemExit as exc:  # -h, -V and usage errors
         return int(exc.code or 0)
     args.graphite = args.graphite or graphite
+    if args.warn is not None and args.crit is not None and args.warn > args.crit:
+        env.stderr.write(f"{prog}: configuration: --warn ({args.warn:g}) must not exceed --crit ({args.crit:g})\n")
+        return int(ExitCode.USAGE)
     secrets = env.secrets
     secrets.append(env.env.get("XFINITY_PASSWORD", ""))
     handler = setup_logging(args.verbose, env.stderr, secrets)
@@ -206,7 +285,14 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
     except XfinityUsageError as exc:
         if args.verbose >= 2:
             logger.debug("traceback", exc_info=True)
-        env.stderr.write(mask(f"{prog}: {exc.label}: {exc}", secrets) + "\n")
+        message = mask(f"{exc.label}: {exc}", secrets)
+        env.stderr.write(f"{prog}: {message}\n")
+        if _check_mode(args):  # monitoring: any failure to get data is UNKNOWN
+            from .report import unknown_status
+
+            state, line = unknown_status(message)
+            env.stdout.write(line + "\n")
+            return int(state)
         return int(exc.exit_code)
     except KeyboardInterrupt:
         env.stderr.write(f"{prog}: interrupted\n")
