@@ -215,7 +215,7 @@ def _record_and_report(args: argparse.Namespace, env: Environment, reading: dict
     wanted = args.report or args.warn is not None or args.crit is not None or args.graphite_extra
     from .history import HistoryError
 
-    if args.no_history:
+    if args.no_history or (args.demo and not args.history_db):  # demo readings stay out of real history
         return build_report([], reading) if wanted else None
     try:
         with HistoryStore(args.history_db or default_history_path(env.env)) as store:

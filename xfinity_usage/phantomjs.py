@@ -7,7 +7,7 @@ of Selenium's extension points bridge the two:
   with its log and storage inside the run's private directory;
 * :class:`PhantomJSConnection` rewrites the W3C commands whose path or
   payload differ in JSON Wire (scripts, timeouts, window rect, active
-  element, single cookie, element rect and property), converts element
+  element, cookies, element rect and property), converts element
   references both ways (``{"ELEMENT": id}`` vs. the W3C key) and turns
   GhostDriver's error bodies into plain messages;
 * :class:`PhantomJSDriver` opens the session with ``desiredCapabilities``.
@@ -22,6 +22,7 @@ import logging
 import os
 import subprocess
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any, Optional
 
@@ -46,7 +47,7 @@ SAME_AS_W3C = frozenset({
     Command.CLICK_ELEMENT, Command.CLEAR_ELEMENT, Command.GET_ELEMENT_TEXT, Command.SEND_KEYS_TO_ELEMENT,
     Command.GET_ELEMENT_TAG_NAME, Command.IS_ELEMENT_SELECTED, Command.IS_ELEMENT_ENABLED,
     Command.GET_ELEMENT_ATTRIBUTE, Command.GET_ELEMENT_VALUE_OF_CSS_PROPERTY,
-    Command.GET_ALL_COOKIES, Command.ADD_COOKIE, Command.DELETE_ALL_COOKIES, Command.DELETE_COOKIE,
+    Command.GET_ALL_COOKIES, Command.DELETE_ALL_COOKIES, Command.DELETE_COOKIE,
     Command.SWITCH_TO_FRAME, Command.SWITCH_TO_PARENT_FRAME, Command.CLOSE,
 })
 
@@ -141,6 +142,8 @@ class PhantomJSConnection(RemoteConnection):
             response = self._send(*RENAMED[command], to_wire(params))
         elif command == Command.SET_TIMEOUTS:
             response = self._set_timeouts(params)
+        elif command == Command.ADD_COOKIE:
+            response = self._add_cookie(params)
         elif command == Command.GET_COOKIE:
             response = self._get_cookie(params)
         elif command == Command.SET_WINDOW_RECT:
@@ -188,7 +191,7 @@ class PhantomJSConnection(RemoteConnection):
                 value = params.pop(part[1:], None)
                 if value is None:
                     raise WebDriverException(f"missing {part[1:]} for {method} {path}")
-                path = path.replace(part, urllib.request.quote(str(value), safe=""))
+                path = path.replace(part, urllib.parse.quote(str(value), safe=""))
         body = json.dumps(params) if method in ("POST", "PUT") else None
         url = f"{self._client_config.remote_server_addr}{path}"
         logger.debug("%s %s", method, path)
@@ -224,6 +227,17 @@ class PhantomJSConnection(RemoteConnection):
                 if response.get("status"):
                     return response
         return response
+
+    def _add_cookie(self, params: dict) -> dict:
+        """W3C lets the domain default to the page's host; PhantomJS needs it spelled out."""
+        cookie = dict(params.get("cookie") or {})
+        cookie.pop("sameSite", None)
+        if not cookie.get("domain"):
+            current = self._send("GET", "/session/$sessionId/url", {"sessionId": params.get("sessionId")})
+            if current.get("status"):
+                return current
+            cookie["domain"] = urllib.parse.urlsplit(current.get("value") or "").hostname or ""
+        return self._send("POST", "/session/$sessionId/cookie", {"sessionId": params.get("sessionId"), "cookie": cookie})
 
     def _get_cookie(self, params: dict) -> dict:
         response = self._send("GET", "/session/$sessionId/cookie", {"sessionId": params.get("sessionId")})
