@@ -158,6 +158,7 @@ class XfinityUsage:
         from .site import SiteFlow, origin
 
         self.served_by = "browser"
+        logger.info("starting %s", self.browser_name)
         with open_browser(self.browser_name, driver_path=self.driver_path,
                           binary_path=self.browser_path,
                           page_load_timeout=min(60.0, self.timeout)) as driver:

@@ -1,0 +1,164 @@
+"""The commands end to end: demo, Graphite push, secrets, and shutdown on SIGTERM."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, Fault
+
+from .proctools import MARKER_ENV, assert_no_new_browser_processes, new_browser_processes
+from .proctools import browser_processes as _all_browser_processes
+
+
+def browser_processes():
+    """This test run's browser processes (other runs on the machine may be going on)."""
+    return _all_browser_processes(os.environ.get(MARKER_ENV))
+
+pytestmark = pytest.mark.e2e
+
+CLI = [sys.executable, "-m", "xfinity_usage"]
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    """Environment of a CLI run: demo credentials, private XDG dirs."""
+    env = dict(os.environ, XFINITY_USER=DEMO_USERNAME, XFINITY_PASSWORD=DEMO_PASSWORD,
+               XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    return env
+
+
+def urls_file(site, tmp_path):
+    path = tmp_path / "urls.json"
+    path.write_text(json.dumps(site.urls))
+    return str(path)
+
+
+def test_demo_in_each_browser(browser_name, cli_env, tmp_path):
+    with assert_no_new_browser_processes():
+        proc = subprocess.run(CLI + ["--demo", "-b", browser_name], env=cli_env, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Used 424 of 1229 GB this month.\n"
+    assert os.listdir(tmp_path) == [] or set(os.listdir(tmp_path)) <= {"data", "cache"}  # no log files left
+
+
+def test_demo_default_browser_is_firefox_headless(cli_env, tmp_path):
+    proc = subprocess.run(CLI + ["--demo", "-v"], env=cli_env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "firefox" in proc.stderr.lower()
+
+
+def test_json_and_graphite_push_to_real_carbon(site, carbon, cli_env, tmp_path):
+    cmd = CLI + ["-j", "-g", "-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path),
+                 "-H", carbon.host, "-P", str(carbon.port), "-p", "e2ecli"]
+    proc = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    reading = json.loads(proc.stdout)
+    assert (reading["used"], reading["total"], reading["units"]) == (424.0, 1229.0, "GB")
+    used = carbon.read("e2ecli.used_gb")
+    total = carbon.read("e2ecli.total_gb")
+    assert (reading["data_timestamp"], 424.0) in used
+    assert (reading["data_timestamp"], 1229.0) in total
+
+
+def test_graphite_entry_point(site, carbon, cli_env, tmp_path):
+    exe = os.path.join(os.path.dirname(sys.executable), "xfinity-usage-graphite")
+    cmd = ([exe] if os.path.exists(exe) else [sys.executable, "-c",
+                                              "from xfinity_usage.cli import console_main_graphite as m; m()"])
+    proc = subprocess.run(cmd + ["-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path),
+                                 "-H", carbon.host, "-P", str(carbon.port), "-p", "e2egraphite"],
+                          env=cli_env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert carbon.read("e2egraphite.used_gb")
+
+
+def test_graphite_down_is_its_own_exit_code(site, cli_env, tmp_path):
+    proc = subprocess.run(CLI + ["-g", "-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path),
+                                 "-P", "1"], env=cli_env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 9
+    assert proc.stdout == "Used 424 of 1229 GB this month.\n"
+    assert len(proc.stderr.strip().splitlines()) == 1 and "graphite" in proc.stderr
+
+
+def test_second_run_uses_saved_session_without_browser(site, cli_env, tmp_path):
+    cmd = CLI + ["-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path), "-v"]
+    first = subprocess.run(cmd, env=cli_env, capture_output=True, text=True, timeout=180)
+    assert first.returncode == 0, first.stderr
+    before = browser_processes()
+    seen = set()
+    proc = subprocess.Popen(cmd, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while proc.poll() is None:
+        seen |= browser_processes() - before
+    out, err = proc.communicate()
+    assert proc.returncode == 0 and out == first.stdout
+    assert not seen, "the warm run started a browser"
+    assert "saved session" in err
+    assert site.password_submissions == 1
+
+
+def test_password_never_leaks(make_site, cli_env, tmp_path):
+    """-vv and --debug-dir through a failing login: the password is in no output, file or argv."""
+    password = "Leak-Canary-5f3a9c"
+    site = make_site(password=password + "-but-not-this")  # so the login fails after typing it
+    env = dict(cli_env, XFINITY_PASSWORD=password)
+    debug = tmp_path / "debug"
+    argv_hits = []
+    stop = threading.Event()
+
+    def watch_argv():
+        while not stop.is_set():
+            for pid in os.listdir("/proc"):
+                try:
+                    with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                        if password.encode() in handle.read():
+                            argv_hits.append(pid)
+                except OSError:
+                    pass
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch_argv)
+    watcher.start()
+    try:
+        proc = subprocess.run(CLI + ["-vv", "--debug-dir", str(debug), "-b", "chrome-headless",
+                                     "--site-urls", urls_file(site, tmp_path)],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=180)
+    finally:
+        stop.set()
+        watcher.join()
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    assert site.password_submissions == 1
+    assert password not in proc.stdout and password not in proc.stderr
+    assert "DEBUG" in proc.stderr  # the -vv log really was written
+    assert not argv_hits
+    files = [os.path.join(root, f) for root, _, names in os.walk(tmp_path) for f in names]
+    assert any(f.endswith(".html") for f in files) and any(f.endswith(".png") for f in files)
+    for path in files:
+        with open(path, "rb") as handle:
+            assert password.encode() not in handle.read(), path
+        if path.startswith(str(debug)):
+            assert os.stat(path).st_mode & 0o077 == 0, path
+    html = next(f for f in files if f.endswith(".html"))
+    assert DEMO_USERNAME not in open(html).read()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_mid_login_leaves_no_process(make_site, cli_env, tmp_path, sig):
+    site = make_site(faults=[Fault("/login", "slow", count=100)], slow_seconds=30)
+    before = browser_processes()
+    proc = subprocess.Popen(CLI + ["-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path)],
+                            env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(r[2].startswith("/login") for r in site.requests) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert browser_processes() - before, "no browser was started"
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert not new_browser_processes(before, timeout=10)
