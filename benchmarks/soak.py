@@ -25,7 +25,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.proctools import browser_processes  # noqa: E402
+from tests.proctools import MARKER_ENV, browser_processes  # noqa: E402
 from xfinity_usage.errors import ExitCode  # noqa: E402
 
 FAULTS = "blank,error500,error503,reset,slow,truncated,no_usage_months"
@@ -68,10 +68,13 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         site, info, urls_file = start_site(args, tmp)
         expected = {"used": 424.0, "total": 1229.0, "units": "GB"}
-        env = dict(os.environ, XFINITY_USER=info["username"], XFINITY_PASSWORD=info["password"])
+        marker = f"soak-{os.getpid()}"  # count only the browsers of our own runs
+        env = dict(os.environ, XFINITY_USER=info["username"], XFINITY_PASSWORD=info["password"],
+                   XDG_DATA_HOME=os.path.join(tmp, "data"), XDG_CACHE_HOME=os.path.join(tmp, "cache"))
+        env[MARKER_ENV] = marker
         try:
             for n in range(args.runs):
-                before = browser_processes()
+                before = browser_processes(marker)
                 cmd = [sys.executable, "-m", "xfinity_usage", "-j", "-b", args.browser, "--site-urls", urls_file,
                        "-c", os.path.join(tmp, "cookies.json"), "--timeout", "120"]
                 if not args.warm:
@@ -88,9 +91,9 @@ def main() -> int:
                     outcomes[ExitCode(proc.returncode).name.lower()] += 1
                     print(f"run {n}: {proc.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                 deadline = time.monotonic() + 5
-                while (browser_processes() - before) and time.monotonic() < deadline:
+                while (browser_processes(marker) - before) and time.monotonic() < deadline:
                     time.sleep(0.1)
-                leaked += len(browser_processes() - before)
+                leaked += len(browser_processes(marker) - before)
         finally:
             site.terminate()
             site.wait()

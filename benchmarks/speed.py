@@ -25,7 +25,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from tests.proctools import browser_processes  # noqa: E402
+from tests.proctools import MARKER_ENV, browser_processes  # noqa: E402
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite  # noqa: E402
 
 TARGETS = {"a": 0.15, "b": 4.0, "c": 0.6, "d": None}
@@ -46,14 +46,21 @@ def machine() -> str:
 
 def timed(cmd, env):
     """(wall seconds, peak RSS MB, stdout, browser started?) of one command."""
-    before = browser_processes()
-    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True, text=True)
+    marker = env[MARKER_ENV]
+    before = browser_processes(marker)
+    seen = set()
+    proc = subprocess.Popen(["/usr/bin/time", "-v"] + cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    while proc.poll() is None:  # sample, to see short-lived browsers too
+        seen |= browser_processes(marker) - before
+    stdout, stderr = proc.communicate()
+    proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     hours, minutes, seconds = (float(g or 0) for g in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    started = bool(browser_processes() - before)
+    started = bool(seen)
     return hours * 3600 + minutes * 60 + seconds, rss / 1024, proc.stdout, started
 
 
@@ -71,7 +78,9 @@ def main() -> int:
         urls = os.path.join(tmp, "urls.json")
         with open(urls, "w") as handle:
             json.dump(site.urls, handle)
-        env = dict(os.environ, XFINITY_USER=DEMO_USERNAME, XFINITY_PASSWORD=DEMO_PASSWORD)
+        env = dict(os.environ, XFINITY_USER=DEMO_USERNAME, XFINITY_PASSWORD=DEMO_PASSWORD,
+                   XDG_DATA_HOME=os.path.join(tmp, "data"), XDG_CACHE_HOME=os.path.join(tmp, "cache"))
+        env[MARKER_ENV] = f"speed-{os.getpid()}"
         cookies = os.path.join(tmp, "cookies.json")
         run = cli + ["-b", args.browser, "--site-urls", urls, "-c", cookies]
         cases = {

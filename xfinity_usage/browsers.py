@@ -271,14 +271,28 @@ class _ProcessTree:
 # --- the context manager -------------------------------------------------------------------------
 
 class _Run:
-    """Everything one :func:`open_browser` call created, and how to undo it."""
+    """Everything one :func:`open_browser` call created, and how to undo it.
+
+    ``tmpdir`` (mode 0700) holds the browser profile and serves as TMPDIR of
+    the driver and browser, so whatever they leave in temp goes with it.
+    """
 
     def __init__(self, name: str):
         self.name = name
-        self.tmpdir = tempfile.mkdtemp(prefix=f"xfinity-usage-{name}-")  # mode 0700
+        self.tmpdir = tempfile.mkdtemp(prefix="xfinity-usage-")  # mode 0700
+        self.profile = os.path.join(self.tmpdir, "profile")
+        self.temp = os.path.join(self.tmpdir, "tmp")
+        os.mkdir(self.profile, 0o700)
+        os.mkdir(self.temp, 0o700)
         self.service: Any = None
         self.driver: Any = None
         self.tree: Optional[_ProcessTree] = None
+
+    def environment(self) -> dict:
+        """Environment of the driver process (and so of the browser): ours, with TMPDIR private."""
+        env = dict(os.environ)
+        env["TMPDIR"] = self.temp
+        return env
 
     def track(self) -> None:
         process = getattr(self.service, "process", None)
@@ -397,7 +411,7 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
             raise BrowserError(f"could not start {name}: {message}") from exc
         except OSError as exc:
             raise BrowserError(f"could not start {name}: {exc}") from exc
-        logger.debug("started %s (driver %s, browser %s, profile %s)", name, driver, binary, run.tmpdir)
+        logger.debug("started %s (driver %s, browser %s, profile %s)", name, driver, binary, run.profile)
         yield run.driver
     finally:
         run.close()
@@ -435,7 +449,7 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     arguments = [
-        f"--user-data-dir={run.tmpdir}",
+        f"--user-data-dir={run.profile}",
         f"--window-size={WINDOW_SIZE[0]},{WINDOW_SIZE[1]}",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--no-default-browser-check", "--disable-dev-shm-usage",
@@ -451,7 +465,7 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     for argument in arguments:
         options.add_argument(argument)
     options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
-    run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL,
+    run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL, env=run.environment(),
                                 popen_kw={"start_new_session": True})
     return webdriver.Chrome(options=options, service=run.service)
 
@@ -479,13 +493,13 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     if headless:
         options.add_argument("-headless")
     options.add_argument("-profile")
-    options.add_argument(run.tmpdir)
+    options.add_argument(run.profile)
     options.add_argument(f"-width={WINDOW_SIZE[0]}")
     options.add_argument(f"-height={WINDOW_SIZE[1]}")
     for key, value in FIREFOX_PREFS.items():
         options.set_preference(key, value)
     options.accept_insecure_certs = False
-    run.service = FirefoxService(executable_path=driver, log_output=subprocess.DEVNULL,
+    run.service = FirefoxService(executable_path=driver, log_output=subprocess.DEVNULL, env=run.environment(),
                                  popen_kw={"start_new_session": True})
     return webdriver.Firefox(options=options, service=run.service)
 
@@ -495,5 +509,5 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
 def _start_phantomjs(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     from .phantomjs import PhantomJSService, start_phantomjs
 
-    run.service = PhantomJSService(binary, profile_dir=run.tmpdir)
+    run.service = PhantomJSService(binary, profile_dir=run.profile, env=run.environment())
     return start_phantomjs(run.service, user_agent=DESKTOP_USER_AGENT)

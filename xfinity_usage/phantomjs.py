@@ -283,9 +283,9 @@ class PhantomJSConnection(RemoteConnection):
 class PhantomJSService(Service):
     """Runs ``phantomjs`` as a GhostDriver server on 127.0.0.1; log and storage in ``profile_dir``."""
 
-    def __init__(self, executable_path: str, profile_dir: str, port: int = 0):
+    def __init__(self, executable_path: str, profile_dir: str, port: int = 0, env: Optional[dict] = None):
         self.profile_dir = profile_dir
-        env = dict(os.environ)
+        env = dict(os.environ if env is None else env)
         # Qt keeps local storage, caches and settings under the XDG directories: keep them private.
         for key, sub in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
             env[key] = os.path.join(profile_dir, sub)
