@@ -48,19 +48,15 @@ def timed(cmd, env):
     """(wall seconds, peak RSS MB, stdout, browser started?) of one command."""
     marker = env[MARKER_ENV]
     before = browser_processes(marker)
-    seen = set()
-    proc = subprocess.Popen(["/usr/bin/time", "-v"] + cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    while proc.poll() is None:  # sample, to see short-lived browsers too
-        seen |= browser_processes(marker) - before
-    stdout, stderr = proc.communicate()
-    proc = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
+    proc = subprocess.run(["/usr/bin/time", "-v"] + cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed: {proc.stderr[-2000:]}")
     wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)", proc.stderr)
     hours, minutes, seconds = (float(g or 0) for g in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
-    started = bool(seen)
+    # -v makes the client log "starting <browser>" before it launches one
+    started = "INFO xfinity_usage.client: starting " in proc.stderr
+    assert not (browser_processes(marker) - before), "a browser process was left behind"
     return hours * 3600 + minutes * 60 + seconds, rss / 1024, proc.stdout, started
 
 
@@ -82,7 +78,7 @@ def main() -> int:
                    XDG_DATA_HOME=os.path.join(tmp, "data"), XDG_CACHE_HOME=os.path.join(tmp, "cache"))
         env[MARKER_ENV] = f"speed-{os.getpid()}"
         cookies = os.path.join(tmp, "cookies.json")
-        run = cli + ["-b", args.browser, "--site-urls", urls, "-c", cookies]
+        run = cli + ["-v", "-b", args.browser, "--site-urls", urls, "-c", cookies, "--no-history"]
         cases = {
             "a": ("--version", lambda: None, cli + ["--version"]),
             "b": ("cold run, headless Chromium, no cookie file",
