@@ -95,3 +95,25 @@ def test_access_denied(make_site, tmp_path):
     with pytest.raises(AccessDeniedError, match="bot protection answered"):
         client(site, tmp_path, force=True).run()
     assert len(site.requests) > seen
+
+
+@pytest.mark.parametrize("scenario", ["normal", "legacy_form", "json_gone", "bad_password", "mfa"])
+def test_scenarios_in_every_browser(browser_name, make_site, tmp_path, scenario):
+    """Issue 3's matrix: the main scenarios in all five browsers, leaving no process behind."""
+    from .proctools import assert_no_new_browser_processes
+
+    site = make_site(scenario="normal" if scenario == "bad_password" else scenario)
+    password = "wrong-password-123" if scenario == "bad_password" else DEMO_PASSWORD
+    with assert_no_new_browser_processes():
+        if scenario == "bad_password":
+            with pytest.raises(BadCredentialsError):
+                client(site, tmp_path, browser=browser_name, password=password).run()
+        elif scenario == "mfa":
+            with pytest.raises(AccountActionRequiredError):
+                client(site, tmp_path, browser=browser_name).run()
+        else:
+            reading = client(site, tmp_path, browser=browser_name).run()
+            check_reading(reading, site)
+            if scenario == "json_gone":
+                assert reading["raw"]["source"] == "usage-page"
+    assert site.password_submissions == 1
