@@ -97,23 +97,21 @@ def main() -> int:
                     timed(run, env)
                 samples.append(timed(cmd, env))
             results[key] = (label, samples)
-    lines = [f"Machine: {machine()}", "",
-             f"Command: ``python benchmarks/speed.py --repeat {args.repeat} --browser {args.browser}``", "",
-             "====  ==============================================  =====================  ==================  "
-             "=======  =======",
-             "case  run                                             wall s median (min-max)  peak RSS MB median  "
-             "browser  target",
-             "====  ==============================================  =====================  ==================  "
-             "=======  ======="]
+    header = ("case", "run", "wall s, median (min-max)", "peak RSS MB, median", "browser", "target")
+    rows = []
     for key in ("a", "b", "c", "d"):
         label, samples = results[key]
         walls = [s[0] for s in samples]
         rss = [s[1] for s in samples]
-        browser = "yes" if any(s[3] for s in samples) else "no"
-        target = f"< {TARGETS[key]} s" if TARGETS[key] else "-"
-        lines.append(f"({key})   {label:<46}  {statistics.median(walls):5.2f} ({min(walls):.2f}-{max(walls):.2f})"
-                     f"       {statistics.median(rss):6.1f}              {browser:<7}  {target}")
-    lines.append(lines[4])
+        rows.append((f"({key})", label, f"{statistics.median(walls):.2f} ({min(walls):.2f}-{max(walls):.2f})",
+                     f"{statistics.median(rss):.1f}", "yes" if any(s[3] for s in samples) else "no",
+                     f"< {TARGETS[key]} s" if TARGETS[key] else "-"))
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    rule = "  ".join("=" * w for w in widths)
+    fmt = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
+    lines = [f"Machine: {machine()}", "",
+             f"Command: ``python benchmarks/speed.py --repeat {args.repeat} --browser {args.browser}``", "",
+             rule, fmt(header), rule] + [fmt(r) for r in rows] + [rule]
     text = "\n".join(lines) + "\n"
     print(text)
     if args.write:

@@ -307,24 +307,32 @@ class _Run:
             self.track()
         except Exception:  # noqa: BLE001 - cleanup goes on regardless
             logger.debug("could not list the driver's processes", exc_info=True)
+        grace = 0.5
         try:
-            self._quit()
+            if self._quit():
+                grace = 3.0  # the browser got the order to exit: give it time to do so
         finally:
             try:
-                self._kill_leftovers()
+                self._kill_leftovers(grace)
             finally:
                 self._remove_tmpdir()
 
-    def _quit(self) -> None:
-        target = self.driver.quit if self.driver is not None else (
-            self.service.stop if self.service is not None and getattr(self.service, "process", None) else None)
-        if target is None:
-            return
+    def _quit(self) -> bool:
+        """Quit through WebDriver, within QUIT_TIMEOUT; False if that could not work or did not finish."""
+        process = getattr(self.service, "process", None)
+        if process is None:
+            return False
+        if process.poll() is not None:
+            logger.debug("the %s driver exited early (%s); killing what it left", self.name, process.returncode)
+            return False
+        target = self.driver.quit if self.driver is not None else self.service.stop
+        failed = []
 
         def run() -> None:
             try:
                 target()
             except Exception as exc:  # noqa: BLE001 - the kill below cleans up anyway
+                failed.append(exc)
                 logger.debug("quitting %s failed: %s", self.name, exc)
 
         thread = threading.Thread(target=run, name=f"quit-{self.name}", daemon=True)
@@ -337,6 +345,8 @@ class _Run:
             raise
         if thread.is_alive():
             logger.warning("%s did not quit within %.0f s; killing it", self.name, QUIT_TIMEOUT)
+            return False
+        return not failed
 
     def _kill_leftovers(self, grace: float = 3.0) -> None:
         tree = self.tree
