@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from xfinity_usage import cli, errors
-from xfinity_usage.cli import Environment, main
+from xfinity_usage.cli import Environment, build_parser, main
 from xfinity_usage.errors import ExitCode
 
 READING = {"data_timestamp": 1700000000, "units": "GB", "used": 224.0, "total": 1229.0, "raw": {"x": 1}}
@@ -42,16 +42,14 @@ def test_version_and_help():
 def test_version_imports_no_selenium():
     code = ("import sys, contextlib, io\nfrom xfinity_usage.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n    main(['-h'])\n"
-            "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.browsers', "
-            "'xfinity_usage.site', 'urllib3'))]\nassert not bad, bad\n")
+            "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.site', "
+            "'xfinity_usage.phantomjs', 'urllib3'))]\nassert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-def test_browser_names_match_factory():
-    from xfinity_usage import browsers
-
-    assert tuple(cli.BROWSERS) == tuple(browsers.BROWSERS)
-    assert cli.DEFAULT_BROWSER == browsers.DEFAULT_BROWSER == "firefox-headless"
+def test_browser_names_are_those_of_3_0_4():
+    assert set(cli.BROWSERS) == {"phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headless"}
+    assert build_parser().parse_args([]).browser == "firefox-headless"
 
 
 def test_unknown_browser_is_a_usage_error():

@@ -16,14 +16,13 @@ import sys
 import tempfile
 from typing import IO, Mapping, Optional, Sequence
 
+from .browsers import BROWSERS, DEFAULT_BROWSER  # light: Selenium is imported only to start one
 from .errors import ConfigError, ExitCode, XfinityUsageError
 from .secrets import mask
 from .version import __version__
 
 logger = logging.getLogger(__name__)
 
-BROWSERS = ("phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headless")
-DEFAULT_BROWSER = "firefox-headless"
 PROG = "xfinity-usage"
 
 EPILOG = """\
