@@ -28,7 +28,7 @@ sys.path.insert(0, ROOT)
 from tests.proctools import MARKER_ENV, browser_processes  # noqa: E402
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite  # noqa: E402
 
-TARGETS = {"a": 0.15, "b": 4.0, "c": 0.6, "d": None}
+TARGETS = {"a": 0.15, "b": 4.0, "c": 0.6, "d": None, "p": None, "i": None}
 
 
 def machine() -> str:
@@ -80,6 +80,9 @@ def main() -> int:
         cookies = os.path.join(tmp, "cookies.json")
         run = cli + ["-v", "-b", args.browser, "--site-urls", urls, "-c", cookies, "--no-history"]
         cases = {
+            "p": ("floor: python -c pass", lambda: None, [sys.executable, "-c", "pass"]),
+            "i": ("floor: import the warm path's modules", lambda: None,
+                  [sys.executable, "-c", "import xfinity_usage.client, xfinity_usage.session, urllib3"]),
             "a": ("--version", lambda: None, cli + ["--version"]),
             "b": ("cold run, headless Chromium, no cookie file",
                   lambda: os.path.exists(cookies) and os.unlink(cookies), run),
@@ -88,7 +91,7 @@ def main() -> int:
         }
         # prime the cookie file for (c)
         timed(run + ["--fresh-login"], env)
-        for key in ("a", "c", "b", "d"):
+        for key in ("p", "i", "a", "c", "b", "d"):
             label, prepare, cmd = cases[key]
             samples = []
             for _ in range(args.repeat):
@@ -99,7 +102,7 @@ def main() -> int:
             results[key] = (label, samples)
     header = ("case", "run", "wall s, median (min-max)", "peak RSS MB, median", "browser", "target")
     rows = []
-    for key in ("a", "b", "c", "d"):
+    for key in ("p", "i", "a", "b", "c", "d"):
         label, samples = results[key]
         walls = [s[0] for s in samples]
         rss = [s[1] for s in samples]
