@@ -385,3 +385,39 @@ def test_hung_quit_and_dead_driver_are_killed(name, page_server, isolated, monke
             driver.get(page_server.url)
             os.kill(driver.service.process.pid, signal.SIGKILL)
     assert leftovers(tmp) == []
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("name", ["chrome-headless", "firefox-headless", "phantomjs"])
+def test_ctrl_c_from_the_terminal(name, isolated):
+    """SIGINT to the whole foreground process group, as Ctrl-C sends it: the program still cleans up."""
+    cwd, tmp = isolated
+    code = ("import sys, time\nfrom xfinity_usage.browsers import open_browser\n"
+            "with open_browser(sys.argv[1]):\n    print('ready', flush=True)\n    time.sleep(120)\n")
+    env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    with assert_no_new_browser_processes():
+        proc = subprocess.Popen([sys.executable, "-c", code, name], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, start_new_session=True)
+        try:
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+            os.killpg(proc.pid, signal.SIGINT)
+            _, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode != 0 and "KeyboardInterrupt" in err
+    assert leftovers(tmp) == []
+    assert leftovers(cwd) == []
+
+
+@pytest.mark.e2e
+def test_chrome_headless_user_agent_fixed_after_start(page_server, isolated, monkeypatch):
+    """When ``chromium --version`` tells nothing, the HeadlessChrome UA is overridden once started."""
+    monkeypatch.setattr(browsers, "_chrome_user_agent", lambda binary: None)
+    del page_server.user_agents[:]
+    with open_browser("chrome-headless") as driver:
+        driver.get(page_server.url)
+        agent = driver.execute_script("return navigator.userAgent")
+    assert "Chrome/" in agent and "Headless" not in agent
+    assert page_server.user_agents and not any("Headless" in ua for ua in page_server.user_agents)

@@ -408,7 +408,10 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
     driver = driver or binary
     from selenium.common.exceptions import WebDriverException
 
-    run = _Run(name)
+    try:
+        run = _Run(name)
+    except OSError as exc:
+        raise BrowserError(f"cannot create a temporary profile for {name}: {exc}") from exc
     try:
         try:
             starter = {"chrome": _start_chrome, "firefox": _start_firefox, "phantomjs": _start_phantomjs}[family]
@@ -465,6 +468,7 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
         "--no-first-run", "--no-default-browser-check", "--disable-dev-shm-usage",
         "--password-store=basic", "--disable-blink-features=AutomationControlled",
     ]
+    user_agent = None
     if headless:
         arguments += ["--headless=new", "--disable-gpu"]
         user_agent = _chrome_user_agent(binary)
@@ -477,7 +481,15 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
     run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL, env=run.environment(),
                                 popen_kw={"start_new_session": True})
-    return webdriver.Chrome(options=options, service=run.service)
+    driver = webdriver.Chrome(options=options, service=run.service)
+    run.driver = driver
+    if headless and not user_agent:
+        # The version was unknown before the start: fix the UA of this tab now instead.
+        agent = driver.execute_script("return navigator.userAgent")
+        if "HeadlessChrome" in agent:
+            driver.execute_cdp_cmd("Network.setUserAgentOverride",
+                                   {"userAgent": agent.replace("HeadlessChrome", "Chrome")})
+    return driver
 
 
 # --- Firefox -------------------------------------------------------------------------------------

@@ -42,7 +42,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0,
-                   help="-v for progress (INFO), -vv for debugging (DEBUG, tracebacks, and failure screenshots)")
+                   help="-v: progress (INFO), and a screenshot and the HTML of a failing page in "
+                        "./xfinity-usage-debug (or --debug-dir); -vv: also DEBUG logs and tracebacks")
     p.add_argument("-c", "--cookie-file", default=None,
                    help="file keeping the session cookies between runs (default: "
                         "$XDG_CACHE_HOME/xfinity-usage/cookies.json)")
@@ -158,7 +159,7 @@ class Environment:
 def _fetch(args: argparse.Namespace, env: Environment) -> dict:
     from .client import XfinityUsage
 
-    common = dict(debug=args.verbose >= 2, browser_name=args.browser, reuse_session=not args.fresh_login,
+    common = dict(debug=args.verbose >= 1, browser_name=args.browser, reuse_session=not args.fresh_login,
                   timeout=args.timeout, retries=args.retries, debug_dir=args.debug_dir,
                   driver_path=args.driver_path, browser_path=args.browser_path,
                   force=args.force)
