@@ -24,8 +24,11 @@ HEADER = """CLI reference
 
 
 def render() -> str:
-    os.environ["COLUMNS"] = "100"
-    text = build_parser().format_help()
+    import argparse
+
+    parser = build_parser()
+    parser.formatter_class = lambda prog: argparse.RawDescriptionHelpFormatter(prog, width=100)
+    text = parser.format_help()
     return HEADER + "".join("   " + line if line.strip() else "\n" for line in text.splitlines(True))
 
 
