@@ -94,6 +94,8 @@ return {meter: (m.textContent || '').replace(/\\s+/g, ' ').replace(/^ | $/g, '')
 _ERROR_TITLE = re.compile(
     r"\b(5\d\d|Service Unavailable|Internal Server Error|Bad Gateway|Gateway Time-?out|"
     r"Server Error|Problem loading page|This site can.t be reached|Unable to connect)\b", re.I)
+#: Below this many characters of markup, a page with no text is a blank page.
+BLANK_HTML_LENGTH = 200
 _ERROR_URL = re.compile(r"^(about:|chrome-error:|data:)", re.I)
 
 
@@ -163,8 +165,8 @@ class SiteFlow:
             return "error"
         if s.get("ready") != "complete":
             return "loading"
-        if not text.strip():
-            return "blank"
+        if not text.strip() and s.get("html", 0) < BLANK_HTML_LENGTH:
+            return "blank"  # an empty document; an app shell whose script has not run yet is longer
         if origin(url) == origin(self.urls["HOME_URL"]):
             return "home"
         return "other"
