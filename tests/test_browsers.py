@@ -5,6 +5,7 @@ import os
 import pathlib
 import shutil
 import signal
+import ssl
 import stat
 import subprocess
 import sys
@@ -13,8 +14,9 @@ import threading
 import time
 
 import pytest
-from selenium.common.exceptions import NoSuchElementException, TimeoutException
+from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.selenium_manager import SeleniumManager
 
 from xfinity_usage import browsers
 from xfinity_usage.browsers import BROWSERS, DEFAULT_BROWSER, find_driver, open_browser
@@ -89,6 +91,27 @@ def page_server():
     server.server_close()
 
 
+@pytest.fixture(scope="module")
+def untrusted_https_server(tmp_path_factory, page_server):
+    """The same page over HTTPS with a self-signed certificate no browser may accept."""
+    directory = tmp_path_factory.mktemp("tls")
+    key, cert = directory / "key.pem", directory / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True, timeout=60)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(key))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)  # failed handshakes: dropped in accept
+    server.daemon_threads = True
+    server.user_agents = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server.url = f"https://127.0.0.1:{server.server_address[1]}/"
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
 @pytest.fixture
 def isolated(tmp_path, monkeypatch):
     """Run in an empty cwd with a private TMPDIR, to see what a run leaves behind.
@@ -102,6 +125,11 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.chdir(cwd)
     monkeypatch.setenv("TMPDIR", str(tmp))
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("Selenium Manager must never run")
+
+    monkeypatch.setattr(SeleniumManager, "binary_paths", no_download)
     yield cwd, tmp
     shutil.rmtree(tmp, ignore_errors=True)
 
@@ -251,6 +279,12 @@ def test_starts_clean_and_leaves_nothing(browser_name, page_server, isolated):
                 user_js = (tmp / profile / "profile" / "user.js").read_text()
                 for pref in ("dom.webdriver.enabled", "useAutomationExtension", "devtools.jsonview.enabled"):
                     assert f'user_pref("{pref}", false);' in user_js
+            if browser_name == "phantomjs":
+                with open(f"/proc/{driver.service.process.pid}/cmdline", "rb") as handle:
+                    argv = handle.read().decode().split("\0")
+                assert f"--webdriver=127.0.0.1:{driver.service.port}" in argv
+                assert not any(arg.startswith("--ignore-ssl-errors") for arg in argv)
+                assert f"--webdriver-logfile={tmp / profile / 'profile' / 'ghostdriver.log'}" in argv
     assert leftovers(tmp) == []
     assert leftovers(cwd) == []
 
@@ -421,3 +455,17 @@ def test_chrome_headless_user_agent_fixed_after_start(page_server, isolated, mon
         agent = driver.execute_script("return navigator.userAgent")
     assert "Chrome/" in agent and "Headless" not in agent
     assert page_server.user_agents and not any("Headless" in ua for ua in page_server.user_agents)
+
+
+@pytest.mark.e2e
+def test_untrusted_certificate_refused(browser_name, untrusted_https_server, isolated):
+    """No browser loads a page whose certificate it cannot verify (no insecure-certs switch anywhere)."""
+    del untrusted_https_server.user_agents[:]
+    with open_browser(browser_name, page_load_timeout=10) as driver:
+        try:
+            driver.get(untrusted_https_server.url)
+        except WebDriverException:
+            pass  # Firefox reports an insecure certificate; Chrome shows an error page, PhantomJS a blank one
+        assert driver.title != "Local test page"
+        assert 'id="hidden"' not in driver.page_source
+    assert untrusted_https_server.user_agents == []
