@@ -89,3 +89,12 @@ def test_deadline_bounds_the_run(make_site, tmp_path):
     with pytest.raises(SiteUnavailableError):
         run(site, tmp_path, timeout=8, retries=10)
     assert time.monotonic() - start < 25
+
+
+@pytest.mark.parametrize("kind", ["blank", "error503", "reset", "truncated"])
+def test_transient_fault_on_the_usage_page_step(make_site, tmp_path, kind):
+    """With the JSON endpoints gone, faults on the page's own data request are survived too."""
+    site = make_site(scenario="json_gone", faults=[Fault("/apis/usage-meter/data", kind, count=4)])
+    reading = run(site, tmp_path)
+    assert_right(reading, site)
+    assert reading["raw"]["source"] == "usage-page"
