@@ -26,6 +26,7 @@ from dateutil import parser as dateparser
 from dateutil import tz as dateutil_tz
 
 from .errors import ConfigError
+from .files import ensure_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -503,9 +504,7 @@ class _Transaction:
 
 def _create_private(path: str) -> None:
     """Make ``path``'s directory (0700) and the empty file (0600) if missing."""
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        os.makedirs(directory, mode=0o700, exist_ok=True)
+    ensure_private_dir(os.path.dirname(os.path.abspath(path)))
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     os.close(fd)
 

@@ -1,15 +1,14 @@
-"""Bounded retries with exponential backoff and jitter, under one deadline."""
+"""The run's deadline, and backoff with jitter between retries."""
 from __future__ import annotations
 
 import logging
 import random
 import time
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional
 
-from .errors import SiteUnavailableError, XfinityUsageError
+from .errors import SiteUnavailableError
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Deadline:
@@ -52,19 +51,3 @@ class Backoff:
             delay = deadline.cap(delay)
         logger.debug("backing off %.2f s", delay)
         self._sleep(delay)
-
-
-def retry(step: str, fn: Callable[[], T], *, attempts: int, deadline: Deadline,
-          backoff: Optional[Backoff] = None) -> T:
-    """Call ``fn`` until it succeeds, retrying transient errors up to ``attempts`` times in all."""
-    backoff = backoff or Backoff()
-    for attempt in range(1, attempts + 1):
-        deadline.check(step)
-        try:
-            return fn()
-        except XfinityUsageError as exc:
-            if not exc.transient or attempt >= attempts:
-                raise
-            logger.info("%s failed (attempt %d of %d): %s; retrying", step, attempt, attempts, exc)
-            backoff.wait(deadline)
-    raise AssertionError("unreachable")
