@@ -22,7 +22,7 @@ from xfinity_usage import browsers
 from xfinity_usage.browsers import BROWSERS, DEFAULT_BROWSER, find_driver, open_browser
 from xfinity_usage.errors import BrowserError
 
-from .proctools import assert_no_new_browser_processes, browser_processes, new_browser_processes
+from .proctools import assert_no_new_browser_processes, browser_processes, is_browser_process, new_browser_processes
 
 PAGE = """<!DOCTYPE html>
 <html><head><title>Local test page</title></head>
@@ -249,6 +249,10 @@ def test_process_check_sees_a_leak():
             with assert_no_new_browser_processes(timeout=0.5):
                 leaked = subprocess.Popen([find_driver("chrome-headless"), "--port=0"], stdout=subprocess.DEVNULL,
                                           stderr=subprocess.DEVNULL)
+                # wait until it has exec'd chromedriver: until then it is a copy of this Python
+                deadline = time.monotonic() + 10
+                while not is_browser_process(leaked.pid) and time.monotonic() < deadline:
+                    time.sleep(0.01)
         assert f"{leaked.pid} " in str(info.value)
     finally:
         if leaked is not None:
