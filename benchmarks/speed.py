@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -112,7 +113,7 @@ def main() -> int:
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     rule = "  ".join("=" * w for w in widths)
     fmt = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
-    lines = [f"Machine: {machine()}", "",
+    lines = [f"Run on {time.strftime('%Y-%m-%d')}; machine: {machine()}", "",
              f"Command: ``python benchmarks/speed.py --repeat {args.repeat} --browser {args.browser}``", "",
              rule, fmt(header), rule] + [fmt(r) for r in rows] + [rule]
     text = "\n".join(lines) + "\n"
