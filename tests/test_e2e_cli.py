@@ -162,3 +162,15 @@ def test_signal_mid_login_leaves_no_process(make_site, cli_env, tmp_path, sig):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert not new_browser_processes(before, timeout=10)
+
+
+def test_graphite_extra_sends_projection_and_devices(site, carbon, cli_env, tmp_path):
+    proc = subprocess.run(CLI + ["-g", "--graphite-extra", "-b", "chrome-headless", "--site-urls",
+                                 urls_file(site, tmp_path), "-H", carbon.host, "-P", str(carbon.port),
+                                 "-p", "e2eextra"], env=cli_env, capture_output=True, text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert carbon.read("e2eextra.projected_gb")[0][1] >= 424.0
+    current = site.usage_json()["usageMonths"][-1]
+    for device in current["devices"]:
+        name = "e2eextra.device." + device["id"].replace(":", "_") + "_gb"
+        assert carbon.read(name)[0][1] == device["usage"]
