@@ -24,6 +24,9 @@ class Secret:
     def __bool__(self) -> bool:
         return bool(self._value)
 
+    def __reduce__(self):
+        raise TypeError("a Secret is never pickled or copied to disk")
+
 
 def mask(text: str, secrets: Iterable[str]) -> str:
     """Replace every non-empty secret in ``text`` with stars."""
