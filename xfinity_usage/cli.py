@@ -171,12 +171,12 @@ def _fetch(args: argparse.Namespace, env: Environment) -> dict:
             client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file,
                                   urls=site.urls, **common)
             return client.run()
-    user, password = read_credentials(env.env)
-    env.secrets.extend([password, user])
     from .session import default_cookie_file
 
-    client = XfinityUsage(user, password, cookie_file=args.cookie_file or default_cookie_file(env.env), urls=_site_urls(args.site_urls),
-                          **common)
+    user, password = read_credentials(env.env)
+    env.secrets.extend([password, user])
+    client = XfinityUsage(user, password, cookie_file=args.cookie_file or default_cookie_file(env.env),
+                          urls=_site_urls(args.site_urls), **common)
     return client.run()
 
 
@@ -209,12 +209,10 @@ def _push(args: argparse.Namespace, reading: dict, report: Optional[dict]) -> No
 
 def _record_and_report(args: argparse.Namespace, env: Environment, reading: dict) -> Optional[dict]:
     """Record the reading (unless --no-history); build the report when something needs it."""
-    from .history import HistoryStore, default_history_path
+    from .history import HistoryError, HistoryStore, default_history_path
     from .report import build_report
 
-    wanted = args.report or args.warn is not None or args.crit is not None or args.graphite_extra
-    from .history import HistoryError
-
+    wanted = args.report or _check_mode(args) or args.graphite_extra
     if args.no_history or (args.demo and not args.history_db):  # demo readings stay out of real history
         return build_report([], reading) if wanted else None
     try:
