@@ -1,0 +1,73 @@
+"""A redesigned site is reported as "site changed", naming what is missing."""
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from xfinity_usage import SiteChangedError, XfinityUsage
+
+pytestmark = pytest.mark.e2e
+
+NEW_LOGIN = b"<html><head><title>Sign in</title></head><body><div id='new-login-app'>Welcome</div></body></html>"
+NEW_HOME = b"<html><head><title>My Account</title></head><body><main>Your new dashboard</main></body></html>"
+
+
+class RedesignedSite:
+    """HOME redirects to a login page without the form, or (logged_in) serves a page without the meter."""
+
+    def __init__(self, logged_in: bool):
+        site = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                if self.path.startswith("/apis/"):
+                    self.send_response(404)
+                    self.send_header("Content-Type", "text/html")
+                    self.end_headers()
+                    self.wfile.write(b"<html><body>Not found</body></html>")
+                elif logged_in or self.path.startswith("/login"):
+                    body = NEW_HOME if logged_in else NEW_LOGIN
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                else:
+                    self.send_response(302)
+                    self.send_header("Location", site.base.replace("127.0.0.1", "localhost") + "/login")
+                    self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def urls(self):
+        return {"HOME_URL": self.base + "/", "LOGIN_URL": self.base + "/login",
+                "USAGE_JSON_URL": self.base + "/apis/csp/usage", "LEGACY_USAGE_JSON_URL": self.base + "/apis/usage",
+                "USAGE_PAGE_URL": self.base + "/#/services/internet"}
+
+
+def run(site, tmp_path):
+    return XfinityUsage("me@example.com", "pw-123456", browser_name="chrome-headless", urls=site.urls,
+                        cookie_file=str(tmp_path / "cookies.json"), reuse_session=False, retries=1,
+                        timeout=90).run()
+
+
+def test_login_form_gone(tmp_path):
+    site = RedesignedSite(logged_in=False)
+    with pytest.raises(SiteChangedError, match=r'form\[name="signin"\].*#user.*report'):
+        run(site, tmp_path)
+    site.server.shutdown()
+
+
+def test_usage_gone(tmp_path):
+    site = RedesignedSite(logged_in=True)
+    with pytest.raises(SiteChangedError) as info:
+        run(site, tmp_path)
+    message = str(info.value)
+    assert "/apis/csp/usage" in message and "/apis/usage" in message and "#usage-meter-text" in message
+    site.server.shutdown()
