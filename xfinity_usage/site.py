@@ -40,6 +40,7 @@ SEL_MFA = "#verificationCode"
 SEL_SKIP_SECURITY_CHECK = "a.cancel"
 SEL_METER = "#usage-meter-text"
 SEL_USAGE_ROWS = "#usage-history tbody tr"
+SEL_USAGE_ERROR = ".error"  # the usage page's own "could not load your usage" message
 XSRF_COOKIE = "XSRF-TOKEN"
 XSRF_HEADER = "x-xsrf-token"
 
@@ -81,6 +82,10 @@ x.send();
 SCRAPE_JS = """
 var m = document.querySelector(arguments[0]);
 var rows = document.querySelectorAll(arguments[1]);
+var e = document.querySelector(arguments[2]);
+if (e && (e.offsetWidth || e.offsetHeight) && e.textContent) {
+  return {error: e.textContent.replace(/\\s+/g, ' ')};
+}
 if (!m || !rows.length) { return null; }
 var out = [];
 for (var i = 0; i < rows.length; i++) {
@@ -97,6 +102,11 @@ _ERROR_TITLE = re.compile(
 #: Below this many characters of markup, a page with no text is a blank page.
 BLANK_HTML_LENGTH = 200
 _ERROR_URL = re.compile(r"^(about:|chrome-error:|data:)", re.I)
+
+
+def _access_denied() -> AccessDeniedError:
+    return AccessDeniedError(
+        "Xfinity's bot protection answered Access Denied; wait an hour before trying again")
 
 
 def origin(url: str) -> str:
@@ -222,8 +232,7 @@ class SiteFlow:
                 failures, backoff = 0, self._new_backoff()
             last_kind = kind
             if kind == "access_denied":
-                raise AccessDeniedError(
-                    "Xfinity's bot protection answered Access Denied; wait an hour before trying again")
+                raise _access_denied()
             if kind == "mfa":
                 raise AccountActionRequiredError(
                     "Xfinity asks for a verification code (MFA); sign in once in a browser "
@@ -419,35 +428,45 @@ class SiteFlow:
         self.source = "USAGE_PAGE_URL"
         return reading
 
+    def _open_usage_page(self) -> None:
+        """Load the usage page; reload it when already there (a new hash alone reloads nothing)."""
+        if self.driver_current_url() == self.urls["USAGE_PAGE_URL"]:
+            try:
+                self.driver.refresh()
+            except Exception as exc:  # noqa: BLE001 - shows up as the page's state
+                logger.info("reloading the usage page failed: %s", exc.__class__.__name__)
+        else:
+            self._load(self.urls["USAGE_PAGE_URL"])
+
     def scrape(self) -> dict:
-        """Read the meter and the usage table from the usage page."""
+        """Read the meter and the usage table from the usage page.
+
+        The page, its failure to load its own data (its error message), a
+        blank or an error page are retried; a page without the meter is not.
+        """
         backoff = self._new_backoff()
         for attempt in range(1, self.retries + 2):
             self.deadline.check("reading the usage page")
-            self._load(self.urls["USAGE_PAGE_URL"])
+            self._open_usage_page()
             end = time.monotonic() + self.deadline.cap(self.step_timeout)
-            found = None
+            found, kind = None, "loading"
             while time.monotonic() < end:
                 try:
-                    found = self.driver.execute_script(SCRAPE_JS, SEL_METER, SEL_USAGE_ROWS)
+                    found = self.driver.execute_script(SCRAPE_JS, SEL_METER, SEL_USAGE_ROWS, SEL_USAGE_ERROR)
                 except Exception:  # noqa: BLE001 - page in flux
                     found = None
                 if found and found.get("meter"):
-                    break
-                if self.classify(self.state()) in ("error", "blank", "access_denied"):
+                    return usage.reading_from_page(found["meter"], found["rows"])
+                kind = "error" if found and found.get("error") else self.classify(self.state())
+                if kind in ("error", "blank", "access_denied"):
                     break
                 time.sleep(self.poll)
-            if found and found.get("meter"):
-                return usage.reading_from_page(found["meter"], found["rows"])
-            kind = self.classify(self.state())
             if kind == "access_denied":
-                raise AccessDeniedError(
-                    "Xfinity's bot protection answered Access Denied; wait an hour before trying again")
-            if kind in ("error", "blank") and attempt <= self.retries:
-                backoff.wait(self.deadline)
-                continue
-            if kind in ("error", "blank"):
-                raise SiteUnavailableError("the usage page kept failing to load")
-            raise SiteChangedError(
-                f"the usage page has no {SEL_METER} and {SEL_USAGE_ROWS}; the site may have changed")
+                raise _access_denied()
+            if kind not in ("error", "blank"):
+                raise SiteChangedError(f"the usage page has no {SEL_METER} and {SEL_USAGE_ROWS}")
+            if attempt > self.retries:
+                raise SiteUnavailableError("the usage page kept failing to load; try again later")
+            logger.info("usage page: %s, retrying (%d of %d)", kind, attempt, self.retries)
+            backoff.wait(self.deadline)
         raise AssertionError("unreachable")
