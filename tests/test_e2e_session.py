@@ -151,3 +151,15 @@ def test_tls_is_verified_on_the_browser_free_path(https_usage_server):
     assert fetch_usage(urls, cookies, timeout=5, ca_certs=cert)["used"] == 5.0
     with pytest.raises(SessionExpired):
         fetch_usage(urls, [], timeout=5)
+
+
+def test_transient_failure_of_the_saved_session_is_retried_without_a_login(site, tmp_path):
+    from xfinity_usage.simulator import Fault
+
+    cookie_file = tmp_path / "cookies.json"
+    client(site, cookie_file).run()
+    site.add_faults(Fault("/apis/csp/account/me/services/internet/usage", "error503", count=2))
+    c = client(site, cookie_file)
+    assert c.run()["used"] == 424.0
+    assert c.served_by == "session" and site.password_submissions == 1
+    assert [k for _, k in site.injected] == ["error503", "error503"]

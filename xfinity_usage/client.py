@@ -100,7 +100,7 @@ class XfinityUsage:
         if not self.force:
             self._check_cooldown()
         if self.reuse_session:
-            reading = self._run_session()
+            reading = self._run_session(deadline)
             if reading is not None:
                 return reading
         try:
@@ -133,24 +133,37 @@ class XfinityUsage:
                 f"Xfinity's bot protection blocked the last run; not trying again before {when} "
                 "(use --force to try now)")
 
-    def _run_session(self) -> Optional[dict]:
+    def _run_session(self, deadline: Deadline) -> Optional[dict]:
+        """The reading from the saved cookies, without a browser; None when a login is needed.
+
+        A transient failure (5xx, reset, timeout) is retried before giving up
+        on the session: each browser login counts against the bot protection.
+        """
+        from .retry import Backoff
         from .session import SessionExpired, fetch_usage, load_cookies
         from .site import origin
 
         cookies = load_cookies(self.cookie_file, origin(self.HOME_URL))
         if not cookies:
             return None
-        try:
-            reading = fetch_usage(self.urls, cookies, timeout=min(10.0, self.timeout), ca_certs=self.ca_certs)
-        except SessionExpired as exc:
-            logger.info("saved session not usable (%s); logging in with the browser", exc)
-            return None
-        except XfinityUsageError as exc:
-            logger.info("saved session request failed (%s); logging in with the browser", exc)
-            return None
-        self.served_by = "session"
-        logger.info("usage read with the saved session (no browser)")
-        return reading
+        backoff = Backoff()
+        for attempt in range(1, self.retries + 2):
+            try:
+                reading = fetch_usage(self.urls, cookies, timeout=deadline.cap(10.0), ca_certs=self.ca_certs)
+            except SessionExpired as exc:
+                logger.info("saved session not usable (%s); logging in with the browser", exc)
+                return None
+            except XfinityUsageError as exc:
+                if not exc.transient or attempt > self.retries:
+                    logger.info("saved session request failed (%s); logging in with the browser", exc)
+                    return None
+                logger.info("saved session request failed (%s); retrying (%d of %d)", exc, attempt, self.retries)
+                backoff.wait(deadline)
+                continue
+            self.served_by = "session"
+            logger.info("usage read with the saved session (no browser)")
+            return reading
+        return None
 
     def _run_browser(self, deadline: Deadline) -> dict:
         from .browsers import open_browser

@@ -54,6 +54,11 @@ class FaultPlan:
         self._random = random.Random(seed)
         self._lock = threading.Lock()
 
+    def add(self, fault: Fault) -> None:
+        """Inject ``fault`` from now on (on a running site too)."""
+        with self._lock:
+            self._remaining.append([fault, fault.count])
+
     def pick(self, host: str, path: str) -> Optional[str]:
         """The fault kind for this request, or None to answer normally."""
         with self._lock:

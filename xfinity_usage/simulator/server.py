@@ -236,6 +236,11 @@ class SimulatedSite:
         """The body the usage endpoints send (in scenarios that send one)."""
         return data.usage_json(self.today, self.scenario)
 
+    def add_faults(self, *faults: Fault) -> None:
+        """Inject more faults into the running site (counted from now on)."""
+        for fault in faults:
+            self._plan.add(fault)
+
     def expire_sessions(self) -> None:
         """Forget every session on both hosts: the next JSON call gets 401, the next page the sign-in form."""
         with self._lock:
