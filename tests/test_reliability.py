@@ -98,3 +98,15 @@ def test_transient_fault_on_the_usage_page_step(make_site, tmp_path, kind):
     reading = run(site, tmp_path)
     assert_right(reading, site)
     assert reading["raw"]["source"] == "usage-page"
+
+
+@pytest.mark.parametrize("browser", ["firefox-headless", "phantomjs"])
+@pytest.mark.parametrize("kind", ["reset", "error503", "blank"])
+def test_fault_after_a_click_in_other_browsers(make_site, tmp_path, browser, kind):
+    """geckodriver raises on a click whose navigation ends on an error page: that is transient too."""
+    site = make_site(faults=[Fault("/login", kind, count=2, host="login", method="POST")])
+    client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=str(tmp_path / "cookies.json"),
+                          browser_name=browser, urls=site.urls, reuse_session=False, timeout=120)
+    assert_right(client.run(), site)
+    assert [k for _, k in site.injected] == [kind, kind]
+    assert site.password_submissions <= 2

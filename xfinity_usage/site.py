@@ -243,31 +243,12 @@ class SiteFlow:
             if kind == "home":
                 logger.info("logged in")
                 return
-            if kind == "security_check":
-                logger.info("skipping the Security Check interstitial")
-                self._click(SEL_SKIP_SECURITY_CHECK)
-                self._wait_leave(kind)
-                continue
-            if kind == "username":
-                self._fill(SEL_USER, self.username)
-                self._remember_me()
-                self._click(SEL_SUBMIT)
-                self._wait_leave(kind)
-                continue
-            if kind in ("password", "one_page"):
-                if self.password_submissions and not self._unanswered:
-                    raise BadCredentialsError(
-                        "Xfinity asked for the password again after it was submitted; "
-                        "check XFINITY_USER and XFINITY_PASSWORD")
-                if kind == "one_page":
-                    self._fill(SEL_USER, self.username)
-                    self._remember_me()
-                self._fill(SEL_PASSWD, self._password.reveal())
-                self.password_submissions += 1
-                self._unanswered = False
-                self._click(SEL_SUBMIT)
-                self._wait_leave(kind)
-                continue
+            try:
+                if self._act(kind):
+                    continue
+            except SiteUnavailableError as exc:  # the page went away under the action
+                logger.info("login: %s", exc)
+                kind = "error"
             # error, blank, loading (timed out) or other: reload and try again
             self._unanswered = True
             failures += 1
@@ -281,6 +262,32 @@ class SiteFlow:
             logger.info("login: %s page, retrying (%d of %d)", kind, failures, self.retries)
             backoff.wait(self.deadline)
             self._reload()
+
+    def _act(self, kind: str) -> bool:
+        """Do what a sign-in page of this kind wants; False if it is not one."""
+        if kind == "security_check":
+            logger.info("skipping the Security Check interstitial")
+            self._click(SEL_SKIP_SECURITY_CHECK)
+        elif kind == "username":
+            self._fill(SEL_USER, self.username)
+            self._remember_me()
+            self._click(SEL_SUBMIT)
+        elif kind in ("password", "one_page"):
+            if self.password_submissions and not self._unanswered:
+                raise BadCredentialsError(
+                    "Xfinity asked for the password again after it was submitted; "
+                    "check XFINITY_USER and XFINITY_PASSWORD")
+            if kind == "one_page":
+                self._fill(SEL_USER, self.username)
+                self._remember_me()
+            self._fill(SEL_PASSWD, self._password.reveal())
+            self.password_submissions += 1
+            self._unanswered = False
+            self._click(SEL_SUBMIT)
+        else:
+            return False
+        self._wait_leave(kind)
+        return True
 
     def _reload(self) -> None:
         """Load the current page again, or HOME_URL when it is a browser error page."""
@@ -300,21 +307,31 @@ class SiteFlow:
 
         return self.driver.find_element(By.CSS_SELECTOR, selector)
 
-    def _fill(self, selector: str, value: str) -> None:
+    def _on_element(self, selector: str, what: str, action: Callable[[Any], None]) -> None:
+        """Run ``action`` on the element; a missing element means the site changed,
+        any other failure (the page navigating away, an error page) is transient."""
+        from selenium.common.exceptions import NoSuchElementException
+
         try:
             element = self._find(selector)
+        except NoSuchElementException:
+            raise SiteChangedError(f"the sign-in page has no {selector}; the site may have changed") from None
+        except Exception as exc:  # noqa: BLE001
+            raise SiteUnavailableError(f"cannot {what} {selector}: {exc.__class__.__name__}") from None
+        try:
+            action(element)
+        except Exception as exc:  # noqa: BLE001 - e.g. geckodriver's "Reached error page" after a click
+            raise SiteUnavailableError(f"cannot {what} {selector}: {exc.__class__.__name__}") from None
+
+    def _fill(self, selector: str, value: str) -> None:
+        def type_in(element: Any) -> None:
             element.clear()
             element.send_keys(value)
-        except Exception as exc:  # noqa: BLE001
-            raise SiteChangedError(f"cannot type into {selector} on the login page: "
-                                   f"{exc.__class__.__name__}; the site may have changed") from None
+
+        self._on_element(selector, "type into", type_in)
 
     def _click(self, selector: str) -> None:
-        try:
-            self._find(selector).click()
-        except Exception as exc:  # noqa: BLE001
-            raise SiteChangedError(f"cannot click {selector}: {exc.__class__.__name__}; "
-                                   "the site may have changed") from None
+        self._on_element(selector, "click", lambda element: element.click())
 
     def _remember_me(self) -> None:
         """Tick "remember me" if the page has it; the checkbox may sit under its label."""

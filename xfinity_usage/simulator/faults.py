@@ -19,13 +19,15 @@ FAULT_KINDS = ("blank", "error500", "error503", "reset", "slow", "truncated", "n
 class Fault:
     """The first ``count`` requests whose path (query left out) is ``path`` get fault ``kind``.
 
-    ``host`` limits it to ``"customer"`` or ``"login"``; ``None`` matches both.
+    ``host`` limits it to ``"customer"`` or ``"login"``, ``method`` to ``"GET"``
+    or ``"POST"``; ``None`` matches both.
     """
 
     path: str
     kind: str
     count: int = 1
     host: Optional[str] = None
+    method: Optional[str] = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -59,12 +61,13 @@ class FaultPlan:
         with self._lock:
             self._remaining.append([fault, fault.count])
 
-    def pick(self, host: str, path: str) -> Optional[str]:
+    def pick(self, host: str, path: str, method: str = "GET") -> Optional[str]:
         """The fault kind for this request, or None to answer normally."""
         with self._lock:
             for entry in self._remaining:
                 fault, left = entry
-                if left > 0 and fault.path == path and fault.host in (None, host):
+                if (left > 0 and fault.path == path and fault.host in (None, host)
+                        and fault.method in (None, method)):
                     entry[1] -= 1
                     return fault.kind
             if self.rate > 0 and self._random.random() < self.rate:

@@ -77,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, site: "SimulatedSite", host: str, req: routes.Request) -> Optional[Response]:
         if site.scenario == "access_denied":
             return site._access_denied(host, req)
-        kind = site._plan.pick(host, req.path)
+        kind = site._plan.pick(host, req.path, req.method)
         if kind is not None:
             site._record_fault(req.path, kind)
             logger.debug("fault %s on %s %s", kind, host, req.path)
