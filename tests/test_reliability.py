@@ -39,7 +39,7 @@ def assert_right(reading, site):
 def test_transient_fault_on_each_step_is_survived(make_site, tmp_path, path, kind):
     site = make_site(faults=[Fault(path, kind, count=2, host=STEPS[path])], slow_seconds=1.0)
     assert_right(run(site, tmp_path), site)
-    assert (path, kind) in [(p, k) for p, k in site.injected] or any(k == kind for _, k in site.injected)
+    assert (path, kind) in site.injected  # a slow or truncated answer may well be used at once
     assert 1 <= site.password_submissions <= 2
 
 
