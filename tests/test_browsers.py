@@ -241,23 +241,30 @@ def test_windowed_without_display(name, monkeypatch):
     assert time.monotonic() - started < 2
 
 
-def test_process_check_sees_a_leak():
-    """assert_no_new_browser_processes really notices a driver left running."""
+def test_process_check_sees_a_leak(tmp_path):
+    """assert_no_new_browser_processes really notices a driver left running.
+
+    The "driver" is a copy of ``sleep`` named chromedriver: a real chromedriver
+    may exit on its own (port trouble), which made this test flaky in CI.
+    """
+    fake = tmp_path / "chromedriver"
+    shutil.copy(shutil.which("sleep"), fake)
     leaked = None
     try:
         with pytest.raises(AssertionError, match="chromedriver") as info:
             with assert_no_new_browser_processes(timeout=0.5):
-                leaked = subprocess.Popen([find_driver("chrome-headless"), "--port=0"], stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL)
-                # wait until it has exec'd chromedriver: until then it is a copy of this Python
+                leaked = subprocess.Popen([str(fake), "60"])
+                # wait until it has exec'd: until then it is a copy of this Python
                 deadline = time.monotonic() + 10
                 while not is_browser_process(leaked.pid) and time.monotonic() < deadline:
                     time.sleep(0.01)
+                assert is_browser_process(leaked.pid), "the fake driver did not start"
         assert f"{leaked.pid} " in str(info.value)
     finally:
         if leaked is not None:
             leaked.kill()
             leaked.wait()
+    assert not is_browser_process(leaked.pid)
 
 
 # --- every browser, for real -----------------------------------------------------------------------
