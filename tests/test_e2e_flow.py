@@ -82,6 +82,13 @@ def test_mfa(make_site, tmp_path):
     assert site.password_submissions == 1
 
 
+def test_password_reset_demanded(make_site, tmp_path):
+    site = make_site(scenario="password_reset")
+    with pytest.raises(AccountActionRequiredError, match="new password"):
+        client(site, tmp_path).run()
+    assert site.password_submissions == 1
+
+
 def test_access_denied(make_site, tmp_path):
     site = make_site(scenario="access_denied")
     with pytest.raises(AccessDeniedError):

@@ -194,7 +194,7 @@ def test_unknown_scenario_and_fault_kind():
 
 def test_scenarios():
     assert SCENARIOS == ("normal", "legacy_form", "mfa", "access_denied", "security_check", "unlimited",
-                         "unlimited_404", "json_gone")
+                         "unlimited_404", "json_gone", "password_reset")
     assert FAULT_KINDS == ("blank", "error500", "error503", "reset", "slow", "truncated", "no_usage_months",
                            "access_denied")
 
@@ -477,6 +477,23 @@ def test_mfa(make_site):
                           dict(page.fields, verificationCode="123456"))
     assert Page(code.text).title == "Verify your identity" and "incorrect" in code.text
     # a wrong password is still a wrong password
+    assert BAD_PASSWORD in login(site, Client(), password="nope-1").text
+
+
+def test_password_reset(make_site):
+    site = make_site(scenario="password_reset")
+    client = Client()
+    answer = login(site, client)
+    page = Page(answer.text)
+    assert page.title == "Reset your password" and page.ids["newPassword"]["tag"] == "input"
+    assert answer.url.startswith(site.urls["LOGIN_URL"][:-len("/login")] + "/password/reset?continue=")
+    assert site.password_submissions == 1 and client.cookie("s_login") is None
+    # no session until a new password is chosen, and choosing one is not simulated
+    _, again = client.follow(site.urls["HOME_URL"])
+    assert Page(again.text).title == "Sign in to Xfinity"
+    chosen = client.request(absolute(site, answer, "/password/reset"),
+                            dict(page.fields, newPassword="x-1", confirmPassword="x-1"))
+    assert Page(chosen.text).title == "Reset your password" and "cannot be used" in chosen.text
     assert BAD_PASSWORD in login(site, Client(), password="nope-1").text
 
 

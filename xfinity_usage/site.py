@@ -38,6 +38,7 @@ SEL_REMEMBER_LABEL = "#remember_me_checkbox"
 SEL_HINT = "#passwd-hint"
 SEL_MFA = "#verificationCode"
 SEL_SKIP_SECURITY_CHECK = "a.cancel"
+SEL_NEW_PASSWORD = "#newPassword"  # the forced password reset's form
 SEL_METER = "#usage-meter-text"
 SEL_USAGE_ROWS = "#usage-history tbody tr"
 SEL_USAGE_ERROR = ".error"  # the usage page's own "could not load your usage" message
@@ -60,7 +61,7 @@ return {url: String(location.href), title: String(document.title || ''),
         html: document.documentElement ? document.documentElement.innerHTML.length : 0,
         form: !!document.querySelector(arguments[0]), user: el(arguments[1]),
         passwd: el(arguments[2]), hint: el(arguments[3]), mfa: el(arguments[4]),
-        cancel: el(arguments[5])};
+        cancel: el(arguments[5]), reset: el(arguments[6])};
 """
 
 #: GET a URL with the page's own cookies (ES5 XMLHttpRequest; PhantomJS has no fetch).
@@ -101,6 +102,8 @@ _ERROR_TITLE = re.compile(
     r"Server Error|Problem loading page|This site can.t be reached|Unable to connect)\b", re.I)
 #: Below this many characters of markup, a page with no text is a blank page.
 BLANK_HTML_LENGTH = 200
+_RESET_TITLE = re.compile(r"\b(reset|change) your password\b|\bcreate a new password\b|\bpassword (has )?expired\b",
+                          re.I)
 _ERROR_URL = re.compile(r"^(about:|chrome-error:|data:)", re.I)
 
 
@@ -144,14 +147,15 @@ class SiteFlow:
         """What the current page is, as a small dict (see :data:`STATE_JS`)."""
         try:
             return self.driver.execute_script(
-                STATE_JS, SEL_FORM, SEL_USER, SEL_PASSWD, SEL_HINT, SEL_MFA, SEL_SKIP_SECURITY_CHECK) or {}
+                STATE_JS, SEL_FORM, SEL_USER, SEL_PASSWD, SEL_HINT, SEL_MFA, SEL_SKIP_SECURITY_CHECK,
+                SEL_NEW_PASSWORD) or {}
         except Exception as exc:  # noqa: BLE001 - a page in flux; report it as such
             logger.debug("page state unavailable: %s", exc.__class__.__name__)
             return {}
 
     def classify(self, s: Mapping[str, Any]) -> str:
-        """Name the page: access_denied, error, blank, loading, mfa, security_check,
-        bad_password, password, username, one_page, home or other."""
+        """Name the page: access_denied, error, blank, loading, mfa, password_reset,
+        security_check, bad_password, password, username, one_page, home or other."""
         if not s:
             return "loading"
         title, url, text = s.get("title", ""), s.get("url", ""), s.get("text", "")
@@ -159,6 +163,8 @@ class SiteFlow:
             return "access_denied"
         if s.get("mfa"):
             return "mfa"
+        if s.get("reset") or _RESET_TITLE.search(title):
+            return "password_reset"
         if s.get("cancel") and "Security Check" in title:
             return "security_check"
         hint = s.get("hint") or {}
@@ -237,6 +243,10 @@ class SiteFlow:
                 raise AccountActionRequiredError(
                     "Xfinity asks for a verification code (MFA); sign in once in a browser "
                     "to confirm this device, then run again")
+            if kind == "password_reset":
+                raise AccountActionRequiredError(
+                    "Xfinity demands a new password; sign in once in a browser, choose one, "
+                    "then update XFINITY_PASSWORD and run again")
             if kind == "bad_password":
                 raise BadCredentialsError(
                     "Xfinity rejected the Xfinity ID or password; check XFINITY_USER and XFINITY_PASSWORD")

@@ -137,6 +137,21 @@ def not_found_page(path: str) -> str:
                     f"<p>We can't find {escape(path)}.</p>")
 
 
+def password_reset_page(continue_url: str, *, hint: Optional[str] = None) -> str:
+    """The forced password reset of scenario ``password_reset``: a new password is required."""
+    error = f'<p id="newPassword-hint" class="hint">{escape(hint)}</p>' if hint else ""
+    body = ('<main><h1>Reset your password</h1>'
+            "<p>For your security, you need to create a new password before you can continue.</p>"
+            '<form name="resetPassword" method="post" action="/password/reset">'
+            f'{_hidden("continue", continue_url)}{error}'
+            '<label class="field" for="newPassword">New password</label>'
+            '<input type="password" id="newPassword" name="newPassword" autocomplete="new-password">'
+            '<label class="field" for="confirmPassword">Confirm new password</label>'
+            '<input type="password" id="confirmPassword" name="confirmPassword" autocomplete="new-password">'
+            '<button type="submit" id="reset_submit">Continue</button></form></main>')
+    return document("Reset your password", body, LOGIN_STYLE)
+
+
 def review_page() -> str:
     """What "Review now" on the Security Check leads to (not used by the client)."""
     return document("Review your contact information", "<main><h1>Review your contact information</h1>"

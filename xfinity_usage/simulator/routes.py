@@ -122,6 +122,11 @@ def login_host(site: "SimulatedSite", req: Request) -> Response:
     if req.path == "/security-check/skip" and req.method == "GET":
         site._clear_security_check(req.cookies.get(LOGIN_COOKIE))
         return redirect(safe_continue(site, req.query.get("continue")))
+    if req.path == "/password/reset" and req.method == "GET":
+        return html(pages.password_reset_page(safe_continue(site, req.query.get("continue"))))
+    if req.path == "/password/reset" and req.method == "POST":  # choosing a password is not simulated
+        cont = safe_continue(site, req.form().get("continue"))
+        return html(pages.password_reset_page(cont, hint="Your chosen password cannot be used."))
     if req.path == "/security-check/review" and req.method == "GET":
         return html(pages.review_page())
     return html(pages.not_found_page(req.path), 404)
@@ -165,6 +170,8 @@ def sign_in(site: "SimulatedSite", req: Request) -> Response:
         return sign_in_form(site, cont, user, step="password", hint=pages.BAD_PASSWORD, remember=remember)
     if site.scenario == "mfa":
         return html(pages.mfa_page(cont))
+    if site.scenario == "password_reset":  # no session until a new password is chosen
+        return redirect(f"{site.login_origin}/password/reset?" + urlencode({"continue": cont}))
     needs_check = site.scenario == "security_check"
     token = site._new_login_session(needs_check=needs_check)
     set_cookie = [cookie(LOGIN_COOKIE, token, http_only=True)]

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 DEMO_USERNAME = "demo@example.com"
 DEMO_PASSWORD = "demo-password-1"
 SCENARIOS = ("normal", "legacy_form", "mfa", "access_denied", "security_check", "unlimited",
-             "unlimited_404", "json_gone")
+             "unlimited_404", "json_gone", "password_reset")
 MAX_BODY = 64 * 1024
 
 
