@@ -124,3 +124,28 @@ def test_scenarios_in_every_browser(browser_name, make_site, tmp_path, scenario)
             if scenario == "json_gone":
                 assert reading["raw"]["source"] == "usage-page"
     assert site.password_submissions == 1
+
+
+def test_debug_screenshot_page_is_masked(site):
+    """Before the failure screenshot, the username is starred in the page itself (text and fields)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from xfinity_usage.browsers import open_browser
+    from xfinity_usage.site import mask_page
+
+    with open_browser(SCENARIO_BROWSER) as driver:
+        driver.get(site.urls["HOME_URL"])
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#user"))
+        driver.find_element(By.CSS_SELECTOR, "#user").send_keys(DEMO_USERNAME)
+        driver.find_element(By.CSS_SELECTOR, "#sign_in").click()
+        WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#passwd"))
+        driver.execute_script("document.body.appendChild(document.createTextNode(arguments[0]))",
+                              "signed in as " + DEMO_USERNAME)
+        user = driver.find_element(By.CSS_SELECTOR, "#user")
+        assert user.get_property("value") == DEMO_USERNAME
+        mask_page(driver, [DEMO_USERNAME, ""])
+        assert user.get_property("value") == "********"
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "signed in as ********" in body and DEMO_USERNAME not in body
+        assert DEMO_USERNAME not in driver.page_source

@@ -194,10 +194,20 @@ class XfinityUsage:
             return reading
 
     def _save_debug(self, driver: Any) -> None:
-        """Screenshot and HTML of the current page, secrets masked, mode 0600."""
+        """Screenshot and HTML of the current page, secrets masked, mode 0600.
+
+        The username is starred in the page itself first, so the screenshot
+        does not show it either (the password field shows only dots).
+        """
+        from .site import mask_page
+
         directory = self.debug_dir or os.path.join(os.getcwd(), "xfinity-usage-debug")
         try:
             ensure_private_dir(directory)
+            try:
+                mask_page(driver, [self.username])
+            except Exception as exc:  # noqa: BLE001 - the HTML is still masked below
+                logger.info("could not mask the page before the screenshot: %s", exc.__class__.__name__)
             html = mask(driver.page_source or "", [self._password.reveal(), self.username])
             write_private(os.path.join(directory, "failure.html"), html.encode("utf-8"))
             write_private(os.path.join(directory, "failure.png"), driver.get_screenshot_as_png())

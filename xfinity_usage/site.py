@@ -97,6 +97,23 @@ for (var i = 0; i < rows.length; i++) {
 return {meter: (m.textContent || '').replace(/\\s+/g, ' ').replace(/^ | $/g, ''), rows: out};
 """
 
+#: Replace secrets in the page's text and form values with stars, before a screenshot (ES5).
+MASK_JS = """
+var secrets = arguments[0];
+function mask(s) {
+  for (var i = 0; i < secrets.length; i++) { if (secrets[i]) { s = s.split(secrets[i]).join('********'); } }
+  return s;
+}
+var fields = document.querySelectorAll('input, textarea');
+for (var i = 0; i < fields.length; i++) {
+  if (fields[i].value) { fields[i].value = mask(fields[i].value); fields[i].setAttribute('value', fields[i].value); }
+}
+if (document.body) {
+  var walk = document.createTreeWalker(document.body, 4, null, false), n;
+  while ((n = walk.nextNode())) { n.nodeValue = mask(n.nodeValue); }
+}
+"""
+
 _ERROR_TITLE = re.compile(
     r"\b(5\d\d|Service Unavailable|Internal Server Error|Bad Gateway|Gateway Time-?out|"
     r"Server Error|Problem loading page|This site can.t be reached|Unable to connect)\b", re.I)
@@ -110,6 +127,11 @@ _ERROR_URL = re.compile(r"^(about:|chrome-error:|data:)", re.I)
 def _access_denied() -> AccessDeniedError:
     return AccessDeniedError(
         "Xfinity's bot protection answered Access Denied; wait an hour before trying again")
+
+
+def mask_page(driver: Any, secrets: list) -> None:
+    """Put stars in place of ``secrets`` in the current page (text and form values), in the browser."""
+    driver.execute_script(MASK_JS, [s for s in secrets if s])
 
 
 def origin(url: str) -> str:
