@@ -106,7 +106,8 @@ function mask(s) {
 }
 var fields = document.querySelectorAll('input, textarea');
 for (var i = 0; i < fields.length; i++) {
-  if (fields[i].value) { fields[i].value = mask(fields[i].value); fields[i].setAttribute('value', fields[i].value); }
+  var v = fields[i].value, m = v ? mask(v) : v;
+  if (m !== v) { fields[i].value = m; fields[i].setAttribute('value', m); }
 }
 if (document.body) {
   var walk = document.createTreeWalker(document.body, 4, null, false), n;
