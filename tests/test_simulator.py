@@ -466,13 +466,19 @@ def test_unknown_pages(normal):
 # -- scenarios ---------------------------------------------------------------
 
 
-def test_mfa(make_site):
-    site = make_site(scenario="mfa")
+def held_after_password(site, title, field):
+    """Sign in; the right password lands on page ``title`` with input ``field`` and no login session."""
     client = Client()
     answer = login(site, client)
     page = Page(answer.text)
-    assert page.title == "Verify your identity" and page.ids["verificationCode"]["tag"] == "input"
+    assert page.title == title and page.ids[field]["tag"] == "input"
     assert site.password_submissions == 1 and client.cookie("s_login") is None
+    return client, answer, page
+
+
+def test_mfa(make_site):
+    site = make_site(scenario="mfa")
+    client, answer, page = held_after_password(site, "Verify your identity", "verificationCode")
     code = client.request(site.urls["LOGIN_URL"][:-len("/login")] + "/verify",
                           dict(page.fields, verificationCode="123456"))
     assert Page(code.text).title == "Verify your identity" and "incorrect" in code.text
@@ -482,12 +488,8 @@ def test_mfa(make_site):
 
 def test_password_reset(make_site):
     site = make_site(scenario="password_reset")
-    client = Client()
-    answer = login(site, client)
-    page = Page(answer.text)
-    assert page.title == "Reset your password" and page.ids["newPassword"]["tag"] == "input"
+    client, answer, page = held_after_password(site, "Reset your password", "newPassword")
     assert answer.url.startswith(site.urls["LOGIN_URL"][:-len("/login")] + "/password/reset?continue=")
-    assert site.password_submissions == 1 and client.cookie("s_login") is None
     # no session until a new password is chosen, and choosing one is not simulated
     _, again = client.follow(site.urls["HOME_URL"])
     assert Page(again.text).title == "Sign in to Xfinity"

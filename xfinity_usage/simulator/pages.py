@@ -96,17 +96,35 @@ def legacy_login_page(continue_url: str, user: str = "", *, hint: Optional[str] 
     return document("Sign in to Xfinity", "\n".join(parts), LOGIN_STYLE)
 
 
+def _challenge_page(title: str, lead: str, form: str, action: str, continue_url: str, fields: list,
+                    button: str, hint: Optional[str]) -> str:
+    """A page after the password that asks for something more; ``fields`` are (id, label, type, autocomplete)."""
+    error = f'<p id="{fields[0][0]}-hint" class="hint">{escape(hint)}</p>' if hint else ""
+    inputs = "".join(f'<label class="field" for="{ident}">{label}</label>'
+                     f'<input type="{kind}" id="{ident}" name="{ident}" autocomplete="{complete}">'
+                     for ident, label, kind, complete in fields)
+    body = (f"<main><h1>{title}</h1><p>{lead}</p>"
+            f'<form name="{form}" method="post" action="{action}">'
+            f'{_hidden("continue", continue_url)}{error}{inputs}'
+            f'<button type="submit" id="{button}">Continue</button></form></main>')
+    return document(title, body, LOGIN_STYLE)
+
+
 def mfa_page(continue_url: str, *, hint: Optional[str] = None) -> str:
     """The verification-code page shown after the password in scenario ``mfa``."""
-    error = f'<p id="verificationCode-hint" class="hint">{escape(hint)}</p>' if hint else ""
-    body = ('<main><h1>Verify your identity</h1>'
-            "<p>We sent a verification code to the phone number on your account.</p>"
-            '<form name="verify" method="post" action="/verify">'
-            f'{_hidden("continue", continue_url)}{error}'
-            '<label class="field" for="verificationCode">Verification code</label>'
-            '<input type="text" id="verificationCode" name="verificationCode" autocomplete="one-time-code">'
-            '<button type="submit" id="verify">Continue</button></form></main>')
-    return document("Verify your identity", body, LOGIN_STYLE)
+    return _challenge_page("Verify your identity", "We sent a verification code to the phone number on your account.",
+                           "verify", "/verify", continue_url,
+                           [("verificationCode", "Verification code", "text", "one-time-code")], "verify", hint)
+
+
+def password_reset_page(continue_url: str, *, hint: Optional[str] = None) -> str:
+    """The forced password reset of scenario ``password_reset``: a new password is required."""
+    return _challenge_page("Reset your password",
+                           "For your security, you need to create a new password before you can continue.",
+                           "resetPassword", "/password/reset", continue_url,
+                           [("newPassword", "New password", "password", "new-password"),
+                            ("confirmPassword", "Confirm new password", "password", "new-password")],
+                           "reset_submit", hint)
 
 
 def security_check_page(skip_url: str) -> str:
@@ -135,21 +153,6 @@ def not_found_page(path: str) -> str:
     """The customer site's 404 page."""
     return document("Page Not Found", "<h1>Page Not Found</h1>"
                     f"<p>We can't find {escape(path)}.</p>")
-
-
-def password_reset_page(continue_url: str, *, hint: Optional[str] = None) -> str:
-    """The forced password reset of scenario ``password_reset``: a new password is required."""
-    error = f'<p id="newPassword-hint" class="hint">{escape(hint)}</p>' if hint else ""
-    body = ('<main><h1>Reset your password</h1>'
-            "<p>For your security, you need to create a new password before you can continue.</p>"
-            '<form name="resetPassword" method="post" action="/password/reset">'
-            f'{_hidden("continue", continue_url)}{error}'
-            '<label class="field" for="newPassword">New password</label>'
-            '<input type="password" id="newPassword" name="newPassword" autocomplete="new-password">'
-            '<label class="field" for="confirmPassword">Confirm new password</label>'
-            '<input type="password" id="confirmPassword" name="confirmPassword" autocomplete="new-password">'
-            '<button type="submit" id="reset_submit">Continue</button></form></main>')
-    return document("Reset your password", body, LOGIN_STYLE)
 
 
 def review_page() -> str:
