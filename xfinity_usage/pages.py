@@ -1,0 +1,263 @@
+"""What a page of the Xfinity site is: its selectors, its state, its kind.
+
+Every selector and page text of the real site lives here. :data:`STATE_JS`
+describes the current page in one round trip, and :func:`classify` names it
+(a :class:`PageKind`) without touching the browser. :class:`Page` is the
+little the flow needs from a WebDriver: load, look, and wait on the page's
+kind, with the clock and sleep injected.
+"""
+from __future__ import annotations
+
+import enum
+import logging
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+from .retry import Deadline
+
+logger = logging.getLogger(__name__)
+
+BAD_PASSWORD_TEXT = "The Xfinity ID or password you entered was incorrect"
+SEL_FORM = 'form[name="signin"]'
+SEL_USER = "#user"
+SEL_PASSWD = "#passwd"
+SEL_SUBMIT = "#sign_in"
+SEL_REMEMBER = "#remember_me"
+SEL_REMEMBER_LABEL = "#remember_me_checkbox"
+SEL_HINT = "#passwd-hint"
+SEL_MFA = "#verificationCode"
+SEL_SKIP_SECURITY_CHECK = "a.cancel"
+SEL_NEW_PASSWORD = "#newPassword"  # the forced password reset's form
+SEL_METER = "#usage-meter-text"
+SEL_USAGE_ROWS = "#usage-history tbody tr"
+SEL_USAGE_ERROR = ".error"  # the usage page's own "could not load your usage" message
+
+#: Describes the page in one round trip (ES5: it runs in PhantomJS too).
+STATE_JS = """
+function el(s) {
+  var e = document.querySelector(s);
+  if (!e) { return null; }
+  var r = e.getClientRects ? e.getClientRects().length : 1;
+  return {shown: !!(e.offsetWidth || e.offsetHeight || r), disabled: !!e.disabled,
+          text: (e.textContent || '').replace(/\\s+/g, ' ').replace(/^ | $/g, '')};
+}
+var b = document.body;
+return {url: String(location.href), title: String(document.title || ''),
+        ready: String(document.readyState),
+        text: b ? (b.innerText || b.textContent || '').replace(/\\s+/g, ' ').substring(0, 300) : '',
+        html: document.documentElement ? document.documentElement.innerHTML.length : 0,
+        form: !!document.querySelector(arguments[0]), user: el(arguments[1]),
+        passwd: el(arguments[2]), hint: el(arguments[3]), mfa: el(arguments[4]),
+        cancel: el(arguments[5]), reset: el(arguments[6])};
+"""
+#: The arguments of :data:`STATE_JS`, in order.
+STATE_ARGS = (SEL_FORM, SEL_USER, SEL_PASSWD, SEL_HINT, SEL_MFA, SEL_SKIP_SECURITY_CHECK, SEL_NEW_PASSWORD)
+
+#: Replace secrets in the page's text and form values with stars, before a screenshot (ES5).
+MASK_JS = """
+var secrets = arguments[0];
+function mask(s) {
+  for (var i = 0; i < secrets.length; i++) { if (secrets[i]) { s = s.split(secrets[i]).join('********'); } }
+  return s;
+}
+var fields = document.querySelectorAll('input, textarea');
+for (var i = 0; i < fields.length; i++) {
+  var v = fields[i].value, m = v ? mask(v) : v;
+  if (m !== v) { fields[i].value = m; fields[i].setAttribute('value', m); }
+}
+if (document.body) {
+  var walk = document.createTreeWalker(document.body, 4, null, false), n;
+  while ((n = walk.nextNode())) { n.nodeValue = mask(n.nodeValue); }
+}
+"""
+
+_ERROR_TITLE = re.compile(
+    r"\b(5\d\d|Service Unavailable|Internal Server Error|Bad Gateway|Gateway Time-?out|"
+    r"Server Error|Problem loading page|This site can.t be reached|Unable to connect)\b", re.I)
+#: Below this many characters of markup, a page with no text is a blank page.
+BLANK_HTML_LENGTH = 200
+_RESET_TITLE = re.compile(r"\b(reset|change) your password\b|\bcreate a new password\b|\bpassword (has )?expired\b",
+                          re.I)
+_ERROR_URL = re.compile(r"^(about:|chrome-error:|data:)", re.I)
+
+
+class PageKind(str, enum.Enum):
+    """What a page of the site is, as far as the flow cares."""
+
+    ACCESS_DENIED = "access_denied"    #: the bot protection's 403 page
+    ERROR = "error"                    #: a server error or the browser's own error page
+    BLANK = "blank"                    #: an empty document
+    LOADING = "loading"                #: not complete yet (or no state could be had)
+    MFA = "mfa"                        #: asks for a verification code
+    PASSWORD_RESET = "password_reset"  #: demands a new password
+    SECURITY_CHECK = "security_check"  #: the "Security Check" interstitial, with "Ask me later"
+    BAD_PASSWORD = "bad_password"      #: the sign-in form saying the credentials are wrong
+    PASSWORD = "password"              #: the sign-in form's password step
+    USERNAME = "username"              #: the sign-in form's username step
+    ONE_PAGE = "one_page"              #: the one-page sign-in form (username and password)
+    HOME = "home"                      #: any other page on the customer host: logged in
+    OTHER = "other"                    #: none of these: maybe the site changed
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def failing(self) -> bool:
+        """True for the kinds a reload may cure."""
+        return self in (PageKind.ERROR, PageKind.BLANK, PageKind.LOADING)
+
+
+def origin(url: str) -> str:
+    """``scheme://host[:port]`` of a URL."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _shown(element: Any) -> bool:
+    return bool(element) and bool(element.get("shown"))
+
+
+def classify(state: Mapping[str, Any], home_url: str) -> PageKind:
+    """Name the page that ``state`` (what :data:`STATE_JS` returns) describes.
+
+    Pure: the same state and home URL always give the same kind. The order
+    matters: a sign-in form showing the bad-password hint is
+    :attr:`PageKind.BAD_PASSWORD`, not :attr:`PageKind.PASSWORD`; a logged-in
+    page is any complete, non-blank page on ``home_url``'s origin.
+    """
+    if not state:
+        return PageKind.LOADING
+    title, url, text = state.get("title") or "", state.get("url") or "", state.get("text") or ""
+    if "Access Denied" in title or text.startswith("Access Denied"):
+        return PageKind.ACCESS_DENIED
+    if state.get("mfa"):
+        return PageKind.MFA
+    if state.get("reset") or _RESET_TITLE.search(title):
+        return PageKind.PASSWORD_RESET
+    if state.get("cancel") and "Security Check" in title:
+        return PageKind.SECURITY_CHECK
+    hint = state.get("hint") or {}
+    if BAD_PASSWORD_TEXT in (hint.get("text") or "") or BAD_PASSWORD_TEXT in text:
+        return PageKind.BAD_PASSWORD
+    user = state.get("user")
+    user_editable = _shown(user) and not user.get("disabled")
+    if _shown(state.get("passwd")):
+        return PageKind.ONE_PAGE if user_editable else PageKind.PASSWORD
+    if user_editable:
+        return PageKind.USERNAME
+    if _ERROR_URL.match(url) or _ERROR_TITLE.search(title):
+        return PageKind.ERROR
+    if state.get("ready") != "complete":
+        return PageKind.LOADING
+    if not text.strip() and (state.get("html") or 0) < BLANK_HTML_LENGTH:
+        return PageKind.BLANK  # an empty document; an app shell whose script has not run yet is longer
+    if origin(url) == origin(home_url):
+        return PageKind.HOME
+    return PageKind.OTHER
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """The flow's tunable waits, in seconds.
+
+    ``step``: longest wait for one page (or one request) to settle;
+    ``other_page_grace``: how long an unrecognised page must stay so before
+    it counts (scripts may still be moving on); ``poll``: the pause between
+    two looks at the page.
+    """
+
+    step: float = 30.0
+    other_page_grace: float = 5.0
+    poll: float = 0.1
+
+
+def mask_page(driver: Any, secrets: list) -> None:
+    """Put stars in place of ``secrets`` in the current page (text and form values), in the browser."""
+    driver.execute_script(MASK_JS, [s for s in secrets if s])
+
+
+class Page:
+    """The browser's current page, as the flow sees it.
+
+    Every WebDriver failure while looking is reported as the page's state
+    (a page in flux), never raised.
+    """
+
+    def __init__(self, driver: Any, home_url: str, deadline: Deadline, *, timeouts: Timeouts | None = None,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+        self.driver = driver
+        self.home_url = home_url
+        self.deadline = deadline
+        self.timeouts = timeouts or Timeouts()
+        self.clock = clock
+        self.sleep = sleep
+
+    def state(self) -> dict:
+        """What the current page is, as a small dict (see :data:`STATE_JS`); ``{}`` if unknown."""
+        try:
+            return self.driver.execute_script(STATE_JS, *STATE_ARGS) or {}
+        except Exception as exc:  # noqa: BLE001 - a page in flux; report it as such
+            logger.debug("page state unavailable: %s", exc.__class__.__name__)
+            return {}
+
+    def kind(self) -> PageKind:
+        """The current page's kind."""
+        return classify(self.state(), self.home_url)
+
+    def step_end(self) -> float:
+        """When a step started now must end (the step timeout, capped by the deadline)."""
+        return self.clock() + self.deadline.cap(self.timeouts.step)
+
+    def wait_for(self, what: str, settled: Callable[[PageKind], bool]) -> PageKind:
+        """Poll the page until ``settled(kind)`` or the step times out; return the kind.
+
+        An unrecognised page (:attr:`PageKind.OTHER`) counts only once it
+        has stayed so for ``timeouts.other_page_grace`` seconds.
+        """
+        end = self.step_end()
+        other_since: float | None = None
+        while True:
+            kind = self.kind()
+            now = self.clock()
+            if now >= end:
+                break
+            if kind is PageKind.OTHER:
+                other_since = now if other_since is None else other_since
+                if now - other_since >= self.timeouts.other_page_grace and settled(kind):
+                    break
+            else:
+                other_since = None
+                if settled(kind):
+                    break
+            self.sleep(self.timeouts.poll)
+        logger.debug("waiting for %s: %s", what, kind)
+        return kind
+
+    def load(self, url: str) -> None:
+        """Navigate to ``url``; a failure shows up as the page's state, not as an exception."""
+        try:
+            self.driver.get(url)
+        except Exception as exc:  # noqa: BLE001 - timeouts and resets show up as the page's state
+            logger.info("loading %s failed: %s", url, exc.__class__.__name__)
+
+    def refresh(self) -> None:
+        """Reload the current page; a failure shows up as the page's state."""
+        try:
+            self.driver.refresh()
+        except Exception as exc:  # noqa: BLE001 - shows up as the page's state
+            logger.info("reloading the page failed: %s", exc.__class__.__name__)
+
+    def current_url(self) -> str:
+        try:
+            return self.driver.current_url or ""
+        except Exception:  # noqa: BLE001
+            return ""
+
+    def title(self) -> str:
+        try:
+            return self.driver.title or ""
+        except Exception:  # noqa: BLE001
+            return ""
