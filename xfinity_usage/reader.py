@@ -14,7 +14,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import unquote
 
 from . import usage
-from .errors import DataError, SiteChangedError, SiteUnavailableError, XfinityUsageError
+from .errors import AccessDeniedError, DataError, SiteChangedError, SiteUnavailableError, XfinityUsageError
 from .login import access_denied
 from .pages import SEL_METER, SEL_USAGE_ERROR, SEL_USAGE_ROWS, Page, PageKind, Timeouts
 from .retry import Backoff, Deadline
@@ -99,6 +99,8 @@ class UsageReader:
         logger.info("both usage endpoints failed; reading the usage page")
         try:
             reading = self.scrape()
+        except AccessDeniedError:
+            raise  # the bot protection, not a missing page: the client backs off
         except XfinityUsageError as exc:
             failures.append(exc)
             raise _summary(failures) from None
