@@ -383,6 +383,34 @@ def test_csp_endpoint_requires_session_and_xsrf(normal):
     assert sent[-1][0] == "customer" and sent[-1][1] == "GET" and sent[-1][2].endswith("?filter=internet")
 
 
+def test_csp_endpoint_refuses_a_wrong_xsrf_value(normal):
+    """Only the exact, decoded token of this session passes: a client sending a wrong value gets 403."""
+    url = normal.urls["USAGE_JSON_URL"]
+    client, other = logged_in(normal), logged_in(normal)
+    right = xsrf(client)
+    assert right != xsrf(other)
+    wrong_values = [right[:-2], right + "x", right.lower() if right.lower() != right else right.upper(),
+                    right[:3] + ("x" if right[3] != "x" else "y") + right[4:], "", xsrf(other), quote(right, safe="")]
+    for wrong in wrong_values:
+        answer = client.request(url, headers={"x-xsrf-token": wrong})
+        assert answer.status == 403, wrong
+        assert answer.json() == {"code": "FORBIDDEN", "message": "Missing or invalid XSRF token."}
+    assert client.request(url, headers={"x-xsrf-token": right}).status == 200
+
+    # header and cookie agreeing is not enough: the token must be the session's own
+    session = client.cookie("s_sess")
+    forged = Client().request(url, headers={"Cookie": f"s_sess={session}; XSRF-TOKEN={other.cookie('XSRF-TOKEN')}",
+                                            "x-xsrf-token": xsrf(other)})
+    assert forged.status == 403
+    # and the header must match the cookie sent, not merely the session
+    mismatched = Client().request(url, headers={"Cookie": f"s_sess={session}; XSRF-TOKEN=bogus",
+                                                "x-xsrf-token": right})
+    assert mismatched.status == 403
+    honest = Client().request(url, headers={"Cookie": f"s_sess={session}; XSRF-TOKEN={client.cookie('XSRF-TOKEN')}",
+                                            "x-xsrf-token": right})
+    assert honest.status == 200 and honest.json() == normal.usage_json()
+
+
 def test_legacy_endpoint_needs_only_the_session(normal):
     url = normal.urls["LEGACY_USAGE_JSON_URL"]
     assert Client().request(url).status == 401

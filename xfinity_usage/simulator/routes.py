@@ -1,16 +1,17 @@
 """What each host answers, scenario by scenario (the flow of docs/site.rst)."""
 from __future__ import annotations
 
+import hmac
 import logging
+import secrets
+import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Dict, Optional
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from typing import Dict, Optional
+from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from . import data, pages
 from .responses import Response, html, json_response, redirect
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .server import SimulatedSite
+from .state import CustomerSession, SiteState
 
 logger = logging.getLogger(__name__)
 
@@ -83,138 +84,158 @@ def is_password_post(form: Dict[str, str]) -> bool:
 # -- the login host -----------------------------------------------------------
 
 
-def authorize_url(site: "SimulatedSite", state: str = "/") -> str:
-    """The OAuth authorize URL that leads back to ``state`` on the customer host."""
+def authorize_url(state: SiteState, back: str = "/") -> str:
+    """The OAuth authorize URL that leads back to ``back`` (a path) on the customer host."""
     query = urlencode({"client_id": CLIENT_ID, "response_type": "code",
-                       "redirect_uri": site.home_origin + "/oauth/callback", "state": state})
-    return f"{site.login_origin}/oauth/authorize?{query}"
+                       "redirect_uri": state.home_origin + "/oauth/callback", "state": back})
+    return f"{state.login_origin}/oauth/authorize?{query}"
 
 
-def login_url(site: "SimulatedSite", continue_url: str) -> str:
+def login_url(state: SiteState, continue_url: str) -> str:
     """The sign-in page URL that continues to ``continue_url``."""
     query = urlencode({"r": "comcast.net", "s": "oauth", "client_id": CLIENT_ID, "continue": continue_url})
-    return f"{site.login_origin}/login?{query}"
+    return f"{state.login_origin}/login?{query}"
 
 
-def safe_continue(site: "SimulatedSite", url: Optional[str]) -> str:
+def safe_continue(state: SiteState, url: Optional[str]) -> str:
     """``url`` if it is this site's authorize URL, else the default one (no open redirects)."""
     if url:
         parts = urlsplit(url)
-        if f"{parts.scheme}://{parts.netloc}" == site.login_origin and parts.path == "/oauth/authorize":
+        if f"{parts.scheme}://{parts.netloc}" == state.login_origin and parts.path == "/oauth/authorize":
             return url
-    return authorize_url(site)
+    return authorize_url(state)
 
 
-def login_host(site: "SimulatedSite", req: Request) -> Response:
+def login_host(state: SiteState, req: Request) -> Response:
     """Answer a request to the login host."""
     if req.path == "/oauth/authorize" and req.method == "GET":
-        return authorize(site, req)
+        return authorize(state, req)
     if req.path == "/login" and req.method == "GET":
-        return sign_in_form(site, safe_continue(site, req.query.get("continue")))
+        return sign_in_form(state, safe_continue(state, req.query.get("continue")))
     if req.path == "/login" and req.method == "POST":
-        return sign_in(site, req)
+        return sign_in(state, req)
     if req.path == "/verify" and req.method == "POST":
-        cont = safe_continue(site, req.form().get("continue"))
+        cont = safe_continue(state, req.form().get("continue"))
         return html(pages.mfa_page(cont, hint="That code is incorrect or has expired."))
     if req.path == "/security-check" and req.method == "GET":
-        cont = safe_continue(site, req.query.get("continue"))
+        cont = safe_continue(state, req.query.get("continue"))
         return html(pages.security_check_page("/security-check/skip?" + urlencode({"continue": cont})))
     if req.path == "/security-check/skip" and req.method == "GET":
-        site._clear_security_check(req.cookies.get(LOGIN_COOKIE))
-        return redirect(safe_continue(site, req.query.get("continue")))
+        state.clear_security_check(req.cookies.get(LOGIN_COOKIE))
+        return redirect(safe_continue(state, req.query.get("continue")))
     if req.path == "/password/reset" and req.method == "GET":
-        return html(pages.password_reset_page(safe_continue(site, req.query.get("continue"))))
+        return html(pages.password_reset_page(safe_continue(state, req.query.get("continue"))))
     if req.path == "/password/reset" and req.method == "POST":  # choosing a password is not simulated
-        cont = safe_continue(site, req.form().get("continue"))
+        cont = safe_continue(state, req.form().get("continue"))
         return html(pages.password_reset_page(cont, hint="Your chosen password cannot be used."))
     if req.path == "/security-check/review" and req.method == "GET":
         return html(pages.review_page())
     return html(pages.not_found_page(req.path), 404)
 
 
-def authorize(site: "SimulatedSite", req: Request) -> Response:
+def authorize(state: SiteState, req: Request) -> Response:
     """Logged in on the login host: a code for the customer host; else the sign-in page."""
-    expected_redirect = site.home_origin + "/oauth/callback"
+    expected_redirect = state.home_origin + "/oauth/callback"
     if req.query.get("client_id") != CLIENT_ID or req.query.get("redirect_uri") != expected_redirect:
         return html(pages.document("Bad Request", "<h1>Bad Request</h1><p>Unknown client.</p>"), 400)
-    this_url = site.login_origin + req.target
-    login = site._login_session(req.cookies.get(LOGIN_COOKIE))
+    this_url = state.login_origin + req.target
+    login = state.login_session(req.cookies.get(LOGIN_COOKIE))
     if login is None:
-        return redirect(login_url(site, this_url))
-    if login.get("needs_check"):
-        return redirect(f"{site.login_origin}/security-check?" + urlencode({"continue": this_url}))
-    query = urlencode({"code": site._issue_code(), "state": req.query.get("state", "/")})
+        return redirect(login_url(state, this_url))
+    if login.needs_check:
+        return redirect(f"{state.login_origin}/security-check?" + urlencode({"continue": this_url}))
+    query = urlencode({"code": state.issue_code(), "state": req.query.get("state", "/")})
     return redirect(f"{expected_redirect}?{query}")
 
 
-def sign_in_form(site: "SimulatedSite", cont: str, user: str = "", *, step: str = "username",
+def sign_in_form(state: SiteState, cont: str, user: str = "", *, step: str = "username",
                  hint: Optional[str] = None, remember: bool = False) -> Response:
     """The scenario's sign-in form."""
-    if site.scenario == "legacy_form":
+    if state.scenario == "legacy_form":
         return html(pages.legacy_login_page(cont, user, hint=hint))
     return html(pages.login_page(step, cont, user, hint=hint, remember=remember))
 
 
-def sign_in(site: "SimulatedSite", req: Request) -> Response:
+def sign_in(state: SiteState, req: Request) -> Response:
     """``POST /login``: the username step, or the password (checked)."""
     form = req.form()
-    cont = safe_continue(site, form.get("continue"))
+    cont = safe_continue(state, form.get("continue"))
     user = form.get("user", "").strip()
     remember = form.get("rm") == "1"
     if not is_password_post(form):
         if not user:
-            return sign_in_form(site, cont, hint=pages.MISSING_USER, remember=remember)
-        return sign_in_form(site, cont, user, step="password", remember=remember)
-    if not site._check_credentials(user, form.get("passwd", "")):
+            return sign_in_form(state, cont, hint=pages.MISSING_USER, remember=remember)
+        return sign_in_form(state, cont, user, step="password", remember=remember)
+    if not state.check_credentials(user, form.get("passwd", "")):
         logger.debug("sign-in refused for %r", user)
-        return sign_in_form(site, cont, user, step="password", hint=pages.BAD_PASSWORD, remember=remember)
-    if site.scenario == "mfa":
+        return sign_in_form(state, cont, user, step="password", hint=pages.BAD_PASSWORD, remember=remember)
+    if state.scenario == "mfa":
         return html(pages.mfa_page(cont))
-    if site.scenario == "password_reset":  # no session until a new password is chosen
-        return redirect(f"{site.login_origin}/password/reset?" + urlencode({"continue": cont}))
-    needs_check = site.scenario == "security_check"
-    token = site._new_login_session(needs_check=needs_check)
+    if state.scenario == "password_reset":  # no session until a new password is chosen
+        return redirect(f"{state.login_origin}/password/reset?" + urlencode({"continue": cont}))
+    needs_check = state.scenario == "security_check"
+    token = state.new_login_session(needs_check=needs_check)
     set_cookie = [cookie(LOGIN_COOKIE, token, http_only=True)]
     if needs_check:
-        return redirect(f"{site.login_origin}/security-check?" + urlencode({"continue": cont}), set_cookie)
+        return redirect(f"{state.login_origin}/security-check?" + urlencode({"continue": cont}), set_cookie)
     return redirect(cont, set_cookie)
 
 
 # -- the customer host --------------------------------------------------------
 
 
-def customer_host(site: "SimulatedSite", req: Request) -> Response:
+def customer_host(state: SiteState, req: Request) -> Response:
     """Answer a request to the customer host."""
     if req.path == "/oauth/callback" and req.method == "GET":
-        return callback(site, req)
+        return callback(state, req)
     if req.path in JSON_PATHS:
-        return usage_json(site, req)
+        return usage_json(state, req)
     if req.path == METER_DATA_PATH:
-        if site._customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+        if state.customer_session(req.cookies.get(SESSION_COOKIE)) is None:
             return unauthorized()
-        return json_response(data.meter_data(site.today, site.scenario))
+        return json_response(data.meter_data(state.today, state.scenario))
     if req.path.startswith("/apis/"):
         return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
     if req.method != "GET":
         return html(pages.document("Method Not Allowed", "<h1>Method Not Allowed</h1>"), 405)
-    if site._customer_session(req.cookies.get(SESSION_COOKIE)) is None:
-        return redirect(authorize_url(site, req.target))
+    if state.customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+        return redirect(authorize_url(state, req.target))
     if req.path == "/":
         return html(pages.app_shell())
     return html(pages.not_found_page(req.path), 404)
 
 
-def callback(site: "SimulatedSite", req: Request) -> Response:
-    """Trade the code for a session: set ``s_sess`` and ``XSRF-TOKEN``, go back to ``state``."""
-    if not site._redeem_code(req.query.get("code", "")):
-        return redirect(authorize_url(site))
-    session, xsrf = site._new_customer_session()
-    state = req.query.get("state", "/")
-    if not state.startswith("/") or state.startswith("//"):
-        state = "/"
-    headers = [cookie(SESSION_COOKIE, session, http_only=True),
-               cookie(XSRF_COOKIE, quote(xsrf, safe=""), http_only=False)]
-    return redirect(site.home_origin + state, headers)
+def callback(state: SiteState, req: Request) -> Response:
+    """Trade the code for a session: set ``s_sess`` and ``XSRF-TOKEN``, go back to the path in ``?state=``."""
+    if not state.redeem_code(req.query.get("code", "")):
+        return redirect(authorize_url(state))
+    session = state.new_customer_session()
+    back = req.query.get("state", "/")
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/"
+    headers = [cookie(SESSION_COOKIE, session.token, http_only=True),
+               cookie(XSRF_COOKIE, quote(session.xsrf, safe=""), http_only=False)]
+    return redirect(state.home_origin + back, headers)
+
+
+def xsrf_matches(req: Request, session: CustomerSession) -> bool:
+    """True when the ``x-xsrf-token`` header is the URL-decoded ``XSRF-TOKEN`` cookie, and that is the session's.
+
+    The raw cookie value (still URL-encoded) does not match: clients must decode it.
+    """
+    header, sent = req.header(XSRF_HEADER), req.cookies.get(XSRF_COOKIE)
+    if not header or sent is None:
+        return False
+    token = unquote(sent)
+    return (hmac.compare_digest(header.encode("utf-8"), token.encode("utf-8"))
+            and hmac.compare_digest(token.encode("utf-8"), session.xsrf.encode("utf-8")))
+
+
+def access_denied(state: SiteState, host: str, req: Request) -> Response:
+    """Akamai's ``403`` page, for any request to either host."""
+    origin = state.home_origin if host == "customer" else state.login_origin
+    reference = f"{secrets.token_hex(4)}.{int(time.time())}.{secrets.token_hex(4)}"
+    return html(pages.access_denied_page(origin + req.path, reference), 403)
 
 
 def unauthorized() -> Response:
@@ -222,15 +243,15 @@ def unauthorized() -> Response:
     return json_response({"code": "UNAUTHORIZED", "message": "The session is missing or has expired."}, 401)
 
 
-def usage_json(site: "SimulatedSite", req: Request) -> Response:
+def usage_json(state: SiteState, req: Request) -> Response:
     """Both usage endpoints: session (and, on the current one, the XSRF header) required."""
-    if site.scenario == "json_gone":
+    if state.scenario == "json_gone":
         return html(pages.not_found_page(req.path), 404)
-    session = site._customer_session(req.cookies.get(SESSION_COOKIE))
+    session = state.customer_session(req.cookies.get(SESSION_COOKIE))
     if session is None:
         return unauthorized()
-    if req.path == USAGE_PATH and req.header(XSRF_HEADER) != session["xsrf"]:
+    if req.path == USAGE_PATH and not xsrf_matches(req, session):
         return json_response({"code": "FORBIDDEN", "message": "Missing or invalid XSRF token."}, 403)
-    if site.scenario == "unlimited_404":
+    if state.scenario == "unlimited_404":
         return json_response(dict(data.NOT_SUPPORTED), 404)
-    return json_response(data.usage_json(site.today, site.scenario))
+    return json_response(data.usage_json(state.today, state.scenario))

@@ -1,22 +1,18 @@
 """The simulated site: two threaded HTTP servers on 127.0.0.1 and their shared state."""
 from __future__ import annotations
 
-import base64
 import datetime
-import hmac
 import logging
-import os
-import secrets
 import socket
 import struct
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from . import data, pages, routes
+from . import data, routes
 from .faults import Fault, FaultPlan, replacement, rewrite
-from .responses import Response, error, html
+from .responses import Response, error
+from .state import RequestRecord, SiteState
 
 logger = logging.getLogger(__name__)
 
@@ -66,26 +62,28 @@ class _Handler(BaseHTTPRequestHandler):
                 length = 0
             body = self.rfile.read(length) if length > 0 else b""
         req = routes.Request(method, self.path, dict(self.headers.items()), body)
-        site._record(host, method, self.path, req.headers)
+        state = site.state
+        state.record_request(host, method, self.path, req.headers)
         if host == "login" and method == "POST" and req.path == "/login" and routes.is_password_post(req.form()):
-            site._count_password()
+            state.count_password_submission()
         logger.debug("%s %s %s", host, method, req.path)
         response = self._answer(site, host, req)
         if response is not None:
             self._send(response)
 
     def _answer(self, site: "SimulatedSite", host: str, req: routes.Request) -> Optional[Response]:
-        if site.scenario == "access_denied":
-            return site._access_denied(host, req)
-        kind = site._plan.pick(host, req.path, req.method)
+        state = site.state
+        if state.scenario == "access_denied":
+            return routes.access_denied(state, host, req)
+        kind = site.fault_plan.pick(host, req.path, req.method)
         if kind is not None:
-            site._record_fault(req.path, kind)
+            state.record_fault(req.path, kind)
             logger.debug("fault %s on %s %s", kind, host, req.path)
         if kind == "reset":
             self._reset_connection()
             return None
         if kind == "access_denied":
-            return site._access_denied(host, req)
+            return routes.access_denied(state, host, req)
         if kind == "slow":
             site._stopping.wait(site.slow_seconds)
         if kind is not None:
@@ -93,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
             if replaced is not None:
                 return replaced
         try:
-            response = (routes.customer_host if host == "customer" else routes.login_host)(site, req)
+            response = (routes.customer_host if host == "customer" else routes.login_host)(state, req)
         except Exception:  # noqa: BLE001 - a bug here must not hang the client
             logger.exception("simulated %s host failed on %s", host, req.path)
             response = error(500)
@@ -144,29 +142,16 @@ class SimulatedSite:
                  port_customer: int = 0, port_login: int = 0):
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
-        self.scenario = scenario
-        self.username = username
-        self.password = password
-        self.today = today or datetime.date.today()
+        #: Everything the two hosts share (account, sessions, records); the routes read and change it.
+        self.state = SiteState(scenario, username, password, today or datetime.date.today())
         self.slow_seconds = slow_seconds
         self.port_customer = port_customer
         self.port_login = port_login
-        self._plan = FaultPlan(faults, fault_rate, fault_kinds, seed)
-        self._lock = threading.Lock()
+        #: Which request gets which fault.
+        self.fault_plan = FaultPlan(faults, fault_rate, fault_kinds, seed)
         self._stopping = threading.Event()
         self._servers: List[_Server] = []
         self._threads: List[threading.Thread] = []
-        self._sessions: Dict[str, dict] = {}
-        self._logins: Dict[str, dict] = {}
-        self._codes: Dict[str, float] = {}
-        #: Every request, in arrival order: (host label, method, path with query, headers).
-        self.requests: List[Tuple[str, str, str, Dict[str, str]]] = []
-        #: Every fault injected, in order: (path, kind).
-        self.injected: List[Tuple[str, str]] = []
-        #: How many POSTs carried a password (answered or not).
-        self.password_submissions = 0
-        self.home_origin = ""
-        self.login_origin = ""
 
     def __repr__(self) -> str:
         state = "running" if self._servers else "stopped"
@@ -186,8 +171,8 @@ class SimulatedSite:
             customer.server_close()
             raise
         self._servers = [customer, login]
-        self.home_origin = f"http://127.0.0.1:{customer.server_address[1]}"
-        self.login_origin = f"http://127.0.0.1:{login.server_address[1]}"
+        self.state.home_origin = f"http://127.0.0.1:{customer.server_address[1]}"
+        self.state.login_origin = f"http://127.0.0.1:{login.server_address[1]}"
         for server in self._servers:
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                       name=f"simulated-{server.label}", daemon=True)
@@ -215,6 +200,48 @@ class SimulatedSite:
     # -- what tests look at ---------------------------------------------------
 
     @property
+    def scenario(self) -> str:
+        return self.state.scenario
+
+    @property
+    def username(self) -> str:
+        return self.state.username
+
+    @property
+    def password(self) -> str:
+        return self.state.password
+
+    @property
+    def today(self) -> datetime.date:
+        """The date the usage months are built around."""
+        return self.state.today
+
+    @property
+    def home_origin(self) -> str:
+        """``http://127.0.0.1:C`` once started, else ``""``."""
+        return self.state.home_origin
+
+    @property
+    def login_origin(self) -> str:
+        """``http://127.0.0.1:L`` once started, else ``""``."""
+        return self.state.login_origin
+
+    @property
+    def requests(self) -> List[RequestRecord]:
+        """Every request, in arrival order: (host "customer"|"login", method, path with query, headers)."""
+        return self.state.requests
+
+    @property
+    def injected(self) -> List[Tuple[str, str]]:
+        """Every fault injected, in order: (path, kind)."""
+        return self.state.injected
+
+    @property
+    def password_submissions(self) -> int:
+        """How many POSTs carried a password (answered or not)."""
+        return self.state.password_submissions
+
+    @property
     def urls(self) -> Dict[str, str]:
         """The five site URLs (HOME_URL, LOGIN_URL, USAGE_JSON_URL, LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL)."""
         if not self.home_origin:
@@ -239,72 +266,8 @@ class SimulatedSite:
     def add_faults(self, *faults: Fault) -> None:
         """Inject more faults into the running site (counted from now on)."""
         for fault in faults:
-            self._plan.add(fault)
+            self.fault_plan.add(fault)
 
     def expire_sessions(self) -> None:
         """Forget every session on both hosts: the next JSON call gets 401, the next page the sign-in form."""
-        with self._lock:
-            self._sessions.clear()
-            self._logins.clear()
-            self._codes.clear()
-
-    # -- state used by the routes ----------------------------------------------
-
-    def _record(self, host: str, method: str, target: str, headers: Dict[str, str]) -> None:
-        with self._lock:
-            self.requests.append((host, method, target, headers))
-
-    def _record_fault(self, path: str, kind: str) -> None:
-        with self._lock:
-            self.injected.append((path, kind))
-
-    def _count_password(self) -> None:
-        with self._lock:
-            self.password_submissions += 1
-
-    def _check_credentials(self, user: str, password: str) -> bool:
-        good_user = hmac.compare_digest(user.encode("utf-8"), self.username.encode("utf-8"))
-        good_password = hmac.compare_digest(password.encode("utf-8"), self.password.encode("utf-8"))
-        return good_user and good_password
-
-    def _new_login_session(self, needs_check: bool = False) -> str:
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._logins[token] = {"needs_check": needs_check, "created": time.time()}
-        return token
-
-    def _login_session(self, token: Optional[str]) -> Optional[dict]:
-        with self._lock:
-            return dict(self._logins[token]) if token in self._logins else None
-
-    def _clear_security_check(self, token: Optional[str]) -> None:
-        with self._lock:
-            if token in self._logins:
-                self._logins[token]["needs_check"] = False
-
-    def _issue_code(self) -> str:
-        code = secrets.token_urlsafe(16)
-        with self._lock:
-            self._codes[code] = time.time()
-        return code
-
-    def _redeem_code(self, code: str) -> bool:
-        with self._lock:
-            return self._codes.pop(code, None) is not None
-
-    def _new_customer_session(self) -> Tuple[str, str]:
-        """A new session token and its XSRF token (standard base64: it ends in ``=``)."""
-        session = secrets.token_urlsafe(32)
-        xsrf = base64.b64encode(os.urandom(16)).decode("ascii")
-        with self._lock:
-            self._sessions[session] = {"xsrf": xsrf, "created": time.time()}
-        return session, xsrf
-
-    def _customer_session(self, token: Optional[str]) -> Optional[dict]:
-        with self._lock:
-            return dict(self._sessions[token]) if token in self._sessions else None
-
-    def _access_denied(self, host: str, req: routes.Request) -> Response:
-        origin = self.home_origin if host == "customer" else self.login_origin
-        reference = f"{secrets.token_hex(4)}.{int(time.time())}.{secrets.token_hex(4)}"
-        return html(pages.access_denied_page(origin + req.path, reference), 403)
+        self.state.expire_sessions()
