@@ -7,7 +7,11 @@ on exit - success, exception or ``KeyboardInterrupt`` - quits it, kills
 whatever the driver left behind and removes the profile.
 
 The library never touches ``os.environ``, never prints and only logs through
-this module's logger.
+this module's logger. No child process (driver, browser, ``chromium
+--version``) sees a secret: each gets :func:`~xfinity_usage.secrets.child_environment`,
+our environment without :data:`~xfinity_usage.secrets.SECRET_ENV_VARS`.
+Crash reporters are off, and whatever a crash still writes stays in the
+private temporary directory, which is removed at the end.
 """
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ import time
 from typing import Any, Iterator, Optional
 
 from .errors import BrowserError
+from .secrets import child_environment
 
 logger = logging.getLogger(__name__)
 
@@ -274,7 +279,8 @@ class _Run:
     """Everything one :func:`open_browser` call created, and how to undo it.
 
     ``tmpdir`` (mode 0700) holds the browser profile and serves as TMPDIR of
-    the driver and browser, so whatever they leave in temp goes with it.
+    the driver and browser, so whatever they leave in temp goes with it; so
+    does Chrome's crash database (under ``config``, or ``crash``).
     """
 
     def __init__(self, name: str):
@@ -282,6 +288,8 @@ class _Run:
         self.tmpdir = tempfile.mkdtemp(prefix="xfinity-usage-")  # mode 0700
         self.profile = os.path.join(self.tmpdir, "profile")
         self.temp = os.path.join(self.tmpdir, "tmp")
+        self.crash = os.path.join(self.tmpdir, "crash")
+        self.config = os.path.join(self.tmpdir, "config")  # Chrome's default user data dir: crashpad's database
         try:
             os.mkdir(self.profile, 0o700)
             os.mkdir(self.temp, 0o700)
@@ -292,11 +300,10 @@ class _Run:
         self.driver: Any = None
         self.tree: Optional[_ProcessTree] = None
 
-    def environment(self) -> dict:
-        """Environment of the driver process (and so of the browser): ours, with TMPDIR private."""
-        env = dict(os.environ)
-        env["TMPDIR"] = self.temp
-        return env
+    def environment(self, **overrides: str) -> dict:
+        """Environment of the driver process (and so of the browser): ours without
+        secrets, with TMPDIR private, plus ``overrides``. ``os.environ`` is only read."""
+        return child_environment(os.environ, TMPDIR=self.temp, **overrides)
 
     def track(self) -> None:
         process = getattr(self.service, "process", None)
@@ -443,7 +450,7 @@ def _chrome_user_agent(binary: str) -> Optional[str]:
     """The UA the windowed browser of ``binary`` sends (headless Chrome says HeadlessChrome)."""
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20,
-                             stdin=subprocess.DEVNULL).stdout
+                             stdin=subprocess.DEVNULL, env=child_environment(os.environ)).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         logger.debug("%s --version failed: %s", binary, exc)
         return None
@@ -471,6 +478,9 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--no-first-run", "--no-default-browser-check", "--disable-dev-shm-usage",
         "--password-store=basic", "--disable-blink-features=AutomationControlled",
+        # No crash reports. Debian's Chromium runs crashpad regardless, with its database under
+        # $CHROME_CONFIG_HOME (set to the private tmpdir below); some builds honour --crash-dumps-dir.
+        "--disable-crash-reporter", "--disable-breakpad", f"--crash-dumps-dir={run.crash}",
     ]
     user_agent = None
     if headless:
@@ -483,7 +493,8 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     for argument in arguments:
         options.add_argument(argument)
     options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
-    run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL, env=run.environment(),
+    run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL,
+                                env=run.environment(CHROME_CONFIG_HOME=run.config),
                                 popen_kw={"start_new_session": True})
     driver = webdriver.Chrome(options=options, service=run.service)
     run.driver = driver
@@ -505,6 +516,10 @@ FIREFOX_PREFS = {
     "devtools.jsonview.enabled": False,
 }
 
+#: The crash reporter off: Firefox then writes no minidump at all. (Not ``MOZ_CRASHREPORTER=0``:
+#: Firefox only asks whether that variable is non-empty, and geckodriver sets it to 1 anyway.)
+FIREFOX_ENV = {"MOZ_CRASHREPORTER_DISABLE": "1"}
+
 
 def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     from selenium import webdriver
@@ -524,8 +539,10 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     options.add_argument(f"-height={WINDOW_SIZE[1]}")
     for key, value in FIREFOX_PREFS.items():
         options.set_preference(key, value)
+    options.set_preference("browser.tabs.crashReporting.sendReport", False)  # never send a crashed tab's report
     options.accept_insecure_certs = False
-    run.service = FirefoxService(executable_path=driver, log_output=subprocess.DEVNULL, env=run.environment(),
+    run.service = FirefoxService(executable_path=driver, log_output=subprocess.DEVNULL,
+                                 env=run.environment(**FIREFOX_ENV),
                                  popen_kw={"start_new_session": True})
     return webdriver.Firefox(options=options, service=run.service)
 

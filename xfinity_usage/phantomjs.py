@@ -34,6 +34,8 @@ from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 
+from .secrets import child_environment
+
 logger = logging.getLogger(__name__)
 
 W3C_ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -285,7 +287,8 @@ class PhantomJSService(Service):
 
     def __init__(self, executable_path: str, profile_dir: str, port: int = 0, env: Optional[dict] = None):
         self.profile_dir = profile_dir
-        env = dict(os.environ if env is None else env)
+        # Never a secret in PhantomJS's environment, whatever the caller passed.
+        env = child_environment(os.environ if env is None else env)
         # Qt keeps local storage, caches and settings under the XDG directories: keep them private.
         for key, sub in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
             env[key] = os.path.join(profile_dir, sub)

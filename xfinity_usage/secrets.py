@@ -1,7 +1,16 @@
-"""Keep the password out of reprs, logs and files; mask it in saved text."""
+"""Keep the password out of reprs, logs, files and child processes; mask it in saved text."""
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
+
+#: Every environment variable the tool reads a secret from, and its ``_FILE`` form.
+#: None of them reaches a child process (driver, browser, ``chromium --version``).
+SECRET_ENV_VARS = (
+    "XFINITY_PASSWORD", "XFINITY_PASSWORD_FILE",
+    "XFINITY_CLIENT_SECRET", "XFINITY_CLIENT_SECRET_FILE",
+    "XFINITY_REFRESH_TOKEN", "XFINITY_REFRESH_TOKEN_FILE",
+    "MQTT_PASSWORD", "MQTT_PASSWORD_FILE",
+)
 
 
 class Secret:
@@ -34,3 +43,14 @@ def mask(text: str, secrets: Iterable[str]) -> str:
         if secret:
             text = text.replace(secret, "********")
     return text
+
+
+def child_environment(base: Mapping[str, str], **overrides: str) -> dict:
+    """A copy of ``base`` for a child process: without :data:`SECRET_ENV_VARS`, with ``overrides``.
+
+    ``base`` (typically :data:`os.environ`) is only read. An override can't put a
+    secret variable back.
+    """
+    env = {key: value for key, value in base.items() if key not in SECRET_ENV_VARS}
+    env.update((key, value) for key, value in overrides.items() if key not in SECRET_ENV_VARS)
+    return env
