@@ -237,3 +237,26 @@ def test_deadline_bounds_the_page(clock, made):
     with pytest.raises((SiteUnavailableError, SiteChangedError), match="gave up after 20 s"):
         r.read()
     assert clock() <= 1000.0 + 20 + 5 + TIMEOUTS.poll
+
+
+# -- the facade ---------------------------------------------------------------------------------
+
+
+def test_site_flow_facade(clock, made):
+    """SiteFlow, as the client uses it: login(), read_usage(), .source and .password_submissions."""
+    from xfinity_usage.secrets import Secret
+    from xfinity_usage.site import SiteFlow
+
+    from .fakedriver import HOME, password_page, username_page
+
+    driver = driver_on_home(csp=[(503, "")], legacy=[(200, BODY)])
+    driver.on("get", HOME, username_page()).on("click", "#sign_in", password_page(), home_page())
+    flow = SiteFlow(driver, URLS, "me@example.com", Secret("pw-123456"), Deadline(600, clock=clock), retries=1,
+                    timeouts=Timeouts(step=7.0), clock=clock, sleep=clock.sleep)
+    assert flow.source is None and flow.password_submissions == 0
+    flow.login()
+    assert flow.password_submissions == 1
+    assert flow.read_usage() is made["reading_from_json"]
+    assert flow.source == "LEGACY_USAGE_JSON_URL"
+    assert len(asked(driver, CSP)) == 2 and len(clock.sleeps) == 1  # one retry, backed off on the fake clock
+    assert ("script timeout", 7.0) in driver.log
