@@ -22,9 +22,6 @@ from xfinity_usage.simulator import Fault
 
 from .proctools import MARKER_ENV, assert_no_new_browser_processes, describe
 
-#: Variables the child processes do need: only secrets go.
-KEPT = ("PATH", "HOME", MARKER_ENV)
-
 
 def _secrets(monkeypatch) -> dict:
     """Every secret variable set to a distinctive random value in os.environ."""
