@@ -12,13 +12,12 @@ import logging
 import signal
 import sys
 import threading
-from typing import List, Optional
 
 from .faults import FAULT_KINDS
 from .server import DEMO_PASSWORD, DEMO_USERNAME, SCENARIOS, SimulatedSite
 
 
-def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m xfinity_usage.simulator",
                                      description="Serve the simulated Xfinity site on 127.0.0.1.")
@@ -42,7 +41,7 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT; return the exit status."""
     args = parse_args(argv)
     if args.verbose:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import calendar
 import datetime
-from typing import Any, Optional
+from typing import Any
 
 #: The current month's usage and the plan's allowance, in GB.
 CURRENT_USAGE = 424.0
@@ -124,7 +124,7 @@ def expected_reading(scenario: str) -> dict:
     """The reading a correct client reports for ``scenario``: ``{"units", "used", "total"}``."""
     if scenario == "unlimited_404":
         return {"units": UNITS, "used": None, "total": None}
-    total: Optional[float] = None if is_unlimited(scenario) else ALLOWANCE
+    total: float | None = None if is_unlimited(scenario) else ALLOWANCE
     return {"units": UNITS, "used": CURRENT_USAGE, "total": total}
 
 

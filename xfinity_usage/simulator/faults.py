@@ -5,7 +5,7 @@ import json
 import random
 import threading
 from dataclasses import dataclass
-from typing import Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Sequence
 
 from . import data
 from .responses import Response, error, html
@@ -26,8 +26,8 @@ class Fault:
     path: str
     kind: str
     count: int = 1
-    host: Optional[str] = None
-    method: Optional[str] = None
+    host: str | None = None
+    method: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -41,13 +41,13 @@ class Fault:
 class FaultPlan:
     """Decides, request by request, which fault (if any) to inject. Thread-safe."""
 
-    def __init__(self, faults: Iterable[Fault] = (), rate: float = 0.0, kinds: Optional[Sequence[str]] = None,
-                 seed: Optional[int] = None):
-        self._remaining: List[list] = [[f, f.count] for f in faults]
+    def __init__(self, faults: Iterable[Fault] = (), rate: float = 0.0, kinds: Sequence[str] | None = None,
+                 seed: int | None = None):
+        self._remaining: list[list] = [[f, f.count] for f in faults]
         if not 0.0 <= rate <= 1.0:
             raise ValueError("fault_rate must be between 0 and 1")
         self.rate = rate
-        self.kinds: Tuple[str, ...] = tuple(kinds) if kinds is not None else FAULT_KINDS
+        self.kinds: tuple[str, ...] = tuple(kinds) if kinds is not None else FAULT_KINDS
         for kind in self.kinds:
             if kind not in FAULT_KINDS:
                 raise ValueError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}")
@@ -61,7 +61,7 @@ class FaultPlan:
         with self._lock:
             self._remaining.append([fault, fault.count])
 
-    def pick(self, host: str, path: str, method: str = "GET") -> Optional[str]:
+    def pick(self, host: str, path: str, method: str = "GET") -> str | None:
         """The fault kind for this request, or None to answer normally."""
         with self._lock:
             for entry in self._remaining:
@@ -75,7 +75,7 @@ class FaultPlan:
         return None
 
 
-def replacement(kind: str) -> Optional[Response]:
+def replacement(kind: str) -> Response | None:
     """The response that replaces the real one for ``kind``, or None when the kind rewrites it instead."""
     if kind == "blank":
         return html("")

@@ -6,7 +6,6 @@ is ES5 with ``XMLHttpRequest`` so it also runs in PhantomJS 2.1.1.
 from __future__ import annotations
 
 from html import escape
-from typing import Optional
 
 BAD_PASSWORD = "The Xfinity ID or password you entered was incorrect. Please try again."
 MISSING_USER = "Please enter your Xfinity ID."
@@ -47,7 +46,7 @@ def _remember(checked: bool) -> str:
             '<label id="remember_me_checkbox" for="remember_me">Keep me signed in</label></div>')
 
 
-def login_page(step: str, continue_url: str, user: str = "", *, hint: Optional[str] = None,
+def login_page(step: str, continue_url: str, user: str = "", *, hint: str | None = None,
                remember: bool = False) -> str:
     """The two-step sign-in form: ``step`` is ``"username"`` or ``"password"``.
 
@@ -79,7 +78,7 @@ def login_page(step: str, continue_url: str, user: str = "", *, hint: Optional[s
     return document("Sign in to Xfinity", "\n".join(parts), LOGIN_STYLE)
 
 
-def legacy_login_page(continue_url: str, user: str = "", *, hint: Optional[str] = None) -> str:
+def legacy_login_page(continue_url: str, user: str = "", *, hint: str | None = None) -> str:
     """The 2017 one-page sign-in form: user and password together, no ``flowStep``."""
     parts = ['<main class="signin"><h1>Sign in to Xfinity</h1>',
              '<form name="signin" method="post" action="/login">',
@@ -97,7 +96,7 @@ def legacy_login_page(continue_url: str, user: str = "", *, hint: Optional[str] 
 
 
 def _challenge_page(title: str, lead: str, form: str, action: str, continue_url: str, fields: list,
-                    button: str, hint: Optional[str]) -> str:
+                    button: str, hint: str | None) -> str:
     """A page after the password that asks for something more; ``fields`` are (id, label, type, autocomplete)."""
     error = f'<p id="{fields[0][0]}-hint" class="hint">{escape(hint)}</p>' if hint else ""
     inputs = "".join(f'<label class="field" for="{ident}">{label}</label>'
@@ -110,14 +109,14 @@ def _challenge_page(title: str, lead: str, form: str, action: str, continue_url:
     return document(title, body, LOGIN_STYLE)
 
 
-def mfa_page(continue_url: str, *, hint: Optional[str] = None) -> str:
+def mfa_page(continue_url: str, *, hint: str | None = None) -> str:
     """The verification-code page shown after the password in scenario ``mfa``."""
     return _challenge_page("Verify your identity", "We sent a verification code to the phone number on your account.",
                            "verify", "/verify", continue_url,
                            [("verificationCode", "Verification code", "text", "one-time-code")], "verify", hint)
 
 
-def password_reset_page(continue_url: str, *, hint: Optional[str] = None) -> str:
+def password_reset_page(continue_url: str, *, hint: str | None = None) -> str:
     """The forced password reset of scenario ``password_reset``: a new password is required."""
     return _challenge_page("Reset your password",
                            "For your security, you need to create a new password before you can continue.",

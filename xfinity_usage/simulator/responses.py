@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, List, Tuple
+from typing import Any
 
 from . import pages
 
@@ -15,7 +15,7 @@ class Response:
     status: int
     body: bytes = b""
     content_type: str = "text/html; charset=utf-8"
-    headers: List[Tuple[str, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
     #: The decoded JSON this body was made from, if any (faults rewrite it).
     data: Any = None
 
@@ -25,7 +25,7 @@ class Response:
         return self.content_type.startswith("application/json")
 
 
-def html(text: str, status: int = 200, headers: List[Tuple[str, str]] | None = None) -> Response:
+def html(text: str, status: int = 200, headers: list[tuple[str, str]] | None = None) -> Response:
     """An HTML page."""
     return Response(status, text.encode("utf-8"), headers=list(headers or []))
 
@@ -35,7 +35,7 @@ def json_response(data: Any, status: int = 200) -> Response:
     return Response(status, json.dumps(data).encode("utf-8"), "application/json", data=data)
 
 
-def redirect(location: str, headers: List[Tuple[str, str]] | None = None) -> Response:
+def redirect(location: str, headers: list[tuple[str, str]] | None = None) -> Response:
     """A ``302 Found`` to ``location``."""
     return Response(302, b"", headers=[("Location", location)] + list(headers or []))
 

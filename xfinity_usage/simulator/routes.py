@@ -6,7 +6,6 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Optional
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from . import data, pages
@@ -34,11 +33,11 @@ class Request:
 
     method: str
     target: str  # path with query, as sent
-    headers: Dict[str, str]
+    headers: dict[str, str]
     body: bytes = b""
     path: str = field(init=False)
-    query: Dict[str, str] = field(init=False)
-    cookies: Dict[str, str] = field(init=False)
+    query: dict[str, str] = field(init=False)
+    cookies: dict[str, str] = field(init=False)
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.target)
@@ -46,7 +45,7 @@ class Request:
         self.query = {k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self.cookies = parse_cookies(self.header("Cookie") or "")
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         """A header by case-insensitive name."""
         name = name.lower()
         for key, value in self.headers.items():
@@ -54,15 +53,15 @@ class Request:
                 return value
         return None
 
-    def form(self) -> Dict[str, str]:
+    def form(self) -> dict[str, str]:
         """The urlencoded POST body (first value of each field)."""
         text = self.body.decode("utf-8", "replace")
         return {k: v[0] for k, v in parse_qs(text, keep_blank_values=True).items()}
 
 
-def parse_cookies(header: str) -> Dict[str, str]:
+def parse_cookies(header: str) -> dict[str, str]:
     """``a=1; b=2`` as a dict; values are kept as sent (not decoded)."""
-    out: Dict[str, str] = {}
+    out: dict[str, str] = {}
     for part in header.split(";"):
         name, sep, value = part.strip().partition("=")
         if sep and name and name not in out:
@@ -76,7 +75,7 @@ def cookie(name: str, value: str, *, http_only: bool) -> tuple:
     return ("Set-Cookie", f"{name}={value}; Path=/{flags}; SameSite=Lax")
 
 
-def is_password_post(form: Dict[str, str]) -> bool:
+def is_password_post(form: dict[str, str]) -> bool:
     """True when a ``POST /login`` carries a password (step 2, or the one-page form)."""
     return form.get("flowStep") != "username" and "passwd" in form
 
@@ -97,7 +96,7 @@ def login_url(state: SiteState, continue_url: str) -> str:
     return f"{state.login_origin}/login?{query}"
 
 
-def safe_continue(state: SiteState, url: Optional[str]) -> str:
+def safe_continue(state: SiteState, url: str | None) -> str:
     """``url`` if it is this site's authorize URL, else the default one (no open redirects)."""
     if url:
         parts = urlsplit(url)
@@ -149,7 +148,7 @@ def authorize(state: SiteState, req: Request) -> Response:
 
 
 def sign_in_form(state: SiteState, cont: str, user: str = "", *, step: str = "username",
-                 hint: Optional[str] = None, remember: bool = False) -> Response:
+                 hint: str | None = None, remember: bool = False) -> Response:
     """The scenario's sign-in form."""
     if state.scenario == "legacy_form":
         return html(pages.legacy_login_page(cont, user, hint=hint))

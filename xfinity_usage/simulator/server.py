@@ -7,7 +7,7 @@ import socket
 import struct
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Iterable, Sequence
 
 from . import data, routes
 from .faults import Fault, FaultPlan, replacement, rewrite
@@ -28,7 +28,7 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
     allow_reuse_address = True
 
-    def __init__(self, address: Tuple[str, int], site: "SimulatedSite", label: str):
+    def __init__(self, address: tuple[str, int], site: "SimulatedSite", label: str):
         self.site = site
         self.label = label
         super().__init__(address, _Handler)
@@ -71,7 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
         if response is not None:
             self._send(response)
 
-    def _answer(self, site: "SimulatedSite", host: str, req: routes.Request) -> Optional[Response]:
+    def _answer(self, site: "SimulatedSite", host: str, req: routes.Request) -> Response | None:
         state = site.state
         if state.scenario == "access_denied":
             return routes.access_denied(state, host, req)
@@ -137,8 +137,8 @@ class SimulatedSite:
     """
 
     def __init__(self, scenario: str = "normal", username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD,
-                 faults: Iterable[Fault] = (), fault_rate: float = 0.0, fault_kinds: Optional[Sequence[str]] = None,
-                 seed: Optional[int] = None, today: Optional[datetime.date] = None, slow_seconds: float = 2.0,
+                 faults: Iterable[Fault] = (), fault_rate: float = 0.0, fault_kinds: Sequence[str] | None = None,
+                 seed: int | None = None, today: datetime.date | None = None, slow_seconds: float = 2.0,
                  port_customer: int = 0, port_login: int = 0):
         if scenario not in SCENARIOS:
             raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
@@ -150,8 +150,8 @@ class SimulatedSite:
         #: Which request gets which fault.
         self.fault_plan = FaultPlan(faults, fault_rate, fault_kinds, seed)
         self._stopping = threading.Event()
-        self._servers: List[_Server] = []
-        self._threads: List[threading.Thread] = []
+        self._servers: list[_Server] = []
+        self._threads: list[threading.Thread] = []
 
     def __repr__(self) -> str:
         state = "running" if self._servers else "stopped"
@@ -227,12 +227,12 @@ class SimulatedSite:
         return self.state.login_origin
 
     @property
-    def requests(self) -> List[RequestRecord]:
+    def requests(self) -> list[RequestRecord]:
         """Every request, in arrival order: (host "customer"|"login", method, path with query, headers)."""
         return self.state.requests
 
     @property
-    def injected(self) -> List[Tuple[str, str]]:
+    def injected(self) -> list[tuple[str, str]]:
         """Every fault injected, in order: (path, kind)."""
         return self.state.injected
 
@@ -242,7 +242,7 @@ class SimulatedSite:
         return self.state.password_submissions
 
     @property
-    def urls(self) -> Dict[str, str]:
+    def urls(self) -> dict[str, str]:
         """The five site URLs (HOME_URL, LOGIN_URL, USAGE_JSON_URL, LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL)."""
         if not self.home_origin:
             raise RuntimeError("the simulated site is not started")

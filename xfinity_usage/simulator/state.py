@@ -13,10 +13,9 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, replace
-from typing import Dict, List, Optional, Tuple
 
 #: One request as recorded: (host "customer"|"login", method, path with query, headers).
-RequestRecord = Tuple[str, str, str, Dict[str, str]]
+RequestRecord = tuple[str, str, str, dict[str, str]]
 
 
 @dataclass(frozen=True)
@@ -51,19 +50,19 @@ class SiteState:
         self.home_origin = ""
         self.login_origin = ""
         self._lock = threading.Lock()
-        self._logins: Dict[str, LoginSession] = {}
-        self._sessions: Dict[str, CustomerSession] = {}
-        self._codes: Dict[str, float] = {}
+        self._logins: dict[str, LoginSession] = {}
+        self._sessions: dict[str, CustomerSession] = {}
+        self._codes: dict[str, float] = {}
         #: Every request, in arrival order.
-        self.requests: List[RequestRecord] = []
+        self.requests: list[RequestRecord] = []
         #: Every fault injected, in order: (path, kind).
-        self.injected: List[Tuple[str, str]] = []
+        self.injected: list[tuple[str, str]] = []
         #: How many POSTs carried a password (answered or not).
         self.password_submissions = 0
 
     # -- records ---------------------------------------------------------------------
 
-    def record_request(self, host: str, method: str, target: str, headers: Dict[str, str]) -> None:
+    def record_request(self, host: str, method: str, target: str, headers: dict[str, str]) -> None:
         with self._lock:
             self.requests.append((host, method, target, headers))
 
@@ -92,11 +91,11 @@ class SiteState:
             self._logins[token] = LoginSession(token, needs_check, time.time())
         return token
 
-    def login_session(self, token: Optional[str]) -> Optional[LoginSession]:
+    def login_session(self, token: str | None) -> LoginSession | None:
         with self._lock:
             return self._logins.get(token or "")
 
-    def clear_security_check(self, token: Optional[str]) -> None:
+    def clear_security_check(self, token: str | None) -> None:
         """The Security Check was skipped ("Ask me later") in this login session."""
         with self._lock:
             login = self._logins.get(token or "")
@@ -125,7 +124,7 @@ class SiteState:
             self._sessions[session.token] = session
         return session
 
-    def customer_session(self, token: Optional[str]) -> Optional[CustomerSession]:
+    def customer_session(self, token: str | None) -> CustomerSession | None:
         with self._lock:
             return self._sessions.get(token or "")
 
