@@ -8,8 +8,10 @@ import pytest
 from xfinity_usage import cli, errors
 from xfinity_usage.cli import Environment, build_parser, main
 from xfinity_usage.errors import ExitCode
+from xfinity_usage.usage import reading_from_dict
 
-READING = {"data_timestamp": 1700000000, "units": "GB", "used": 224.0, "total": 1229.0, "raw": {"x": 1}}
+READING = reading_from_dict({"data_timestamp": 1700000000, "units": "GB", "used": 224.0, "total": 1229.0,
+                             "raw": {"x": 1}})
 
 
 @pytest.fixture(autouse=True)
@@ -117,7 +119,7 @@ def test_human_and_json_output(monkeypatch):
     assert run_cli([])[1] == "Used 224 of 1229 GB this month.\n"
     import json
 
-    assert json.loads(run_cli(["-j"])[1]) == READING
+    assert json.loads(run_cli(["-j"])[1]) == READING.to_dict()
 
 
 def test_json_and_graphite_both_happen(monkeypatch):
@@ -160,7 +162,7 @@ def reading_at(ts, used):
     start = day.replace(day=1)
     end = (start + datetime.timedelta(days=32)).replace(day=1) - datetime.timedelta(days=1)
     raw = {"usageMonths": [month_json(start.strftime("%m/%d/%Y"), end.strftime("%m/%d/%Y"), used)]}
-    return {"data_timestamp": int(ts), "units": "GB", "used": used, "total": 1229.0, "raw": raw}
+    return reading_from_dict({"data_timestamp": int(ts), "units": "GB", "used": used, "total": 1229.0, "raw": raw})
 
 
 @pytest.fixture

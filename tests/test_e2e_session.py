@@ -35,6 +35,7 @@ def test_warm_run_needs_no_browser_and_matches_the_cold_one(site, tmp_path, monk
     warm = client(site, cookie_file)
     warm_reading = warm.run()
     assert warm.served_by == "session"
+    assert (warm_reading.pop("source"), cold_reading.pop("source")) == ("session", "browser")
     assert {k: v for k, v in warm_reading.items() if k != "data_timestamp"} == {
         k: v for k, v in cold_reading.items() if k != "data_timestamp"}
     assert site.password_submissions == 1
@@ -148,7 +149,7 @@ def test_tls_is_verified_on_the_browser_free_path(https_usage_server):
     cookies = [{"name": "s_sess", "value": "x", "domain": "127.0.0.1", "path": "/"}]
     with pytest.raises(SiteUnavailableError):
         fetch_usage(urls, cookies, timeout=5)      # self-signed: refused
-    assert fetch_usage(urls, cookies, timeout=5, ca_certs=cert)["used"] == 5.0
+    assert fetch_usage(urls, cookies, timeout=5, ca_certs=cert).used == 5.0
     with pytest.raises(SessionExpired):
         fetch_usage(urls, [], timeout=5)
 

@@ -1,6 +1,7 @@
 """Tests of xfinity_usage.graphite: metric names, validation, and real pushes to carbon-cache."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import uuid
@@ -8,6 +9,7 @@ import uuid
 import pytest
 
 from xfinity_usage.errors import ConfigError, GraphiteError
+from xfinity_usage.reading import Reading
 from xfinity_usage.graphite import GraphiteClient, reading_metrics, sanitize_path
 
 from .fixtures_carbon import free_port
@@ -15,8 +17,8 @@ from .fixtures_carbon import free_port
 TS = 1_700_000_000
 
 
-def reading(used: float | None = 812.5, total: float | None = 1229.0, units: str = "GB", ts: int = TS) -> dict:
-    return {"data_timestamp": ts, "units": units, "used": used, "total": total, "raw": {"usageMonths": []}}
+def reading(used: float | None = 812.5, total: float | None = 1229.0, units: str = "GB", ts: int = TS) -> Reading:
+    return Reading(used=used, total=total, units=units, data_timestamp=ts, raw={"usageMonths": []})
 
 
 def unique_prefix() -> str:
@@ -85,7 +87,7 @@ def test_sanitize_path(name, expected):
 @pytest.mark.parametrize("field", ["used", "total"])
 def test_non_finite_or_non_numeric_values_are_rejected(field, bad):
     with pytest.raises(ValueError, match=field):
-        reading_metrics({**reading(), field: bad})
+        reading_metrics(dataclasses.replace(reading(), **{field: bad}))
 
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, None])
@@ -124,7 +126,7 @@ def test_send_reading_calls_send_once_per_metric():
 
 def test_invalid_reading_sends_nothing_and_raises_graphite_error():
     client = Recorder("graphite.example", 2004)
-    with pytest.raises(GraphiteError, match=r"graphite\.example:2004: extra 'x' is not finite") as info:
+    with pytest.raises(GraphiteError, match=r"graphite\.example:2004: extra 'x' is not a finite") as info:
         client.send_reading(reading(), extra={"x": math.nan})
     assert client.sent == []
     assert info.value.exit_code == 9

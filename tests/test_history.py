@@ -14,10 +14,10 @@ from xfinity_usage.history import (
     HistoryStore,
     MonthlyTotal,
     Reading,
+    cycle_of,
     default_history_path,
-    months_from_raw,
-    to_reading,
 )
+from xfinity_usage.usage import reading_from_dict, reading_from_json
 
 UTC = datetime.timezone.utc
 FIXTURE = os.path.join(os.path.dirname(__file__), "data", "history-v1.sqlite3")
@@ -41,7 +41,7 @@ RAW = {"usageMonths": [
 
 
 def reading(timestamp, used, total=1229.0, raw=RAW):
-    return {"data_timestamp": timestamp, "units": "GB", "used": used, "total": total, "raw": raw}
+    return reading_from_dict({"data_timestamp": timestamp, "units": "GB", "used": used, "total": total, "raw": raw})
 
 
 @pytest.fixture
@@ -126,8 +126,9 @@ def test_record_and_read_back(store):
     t = ts(2026, 11, 5, 12)
     assert store.record(reading(t, 212.0)) is True
     [r] = store.readings()
-    assert r == Reading(t, datetime.date(2026, 11, 1), datetime.date(2026, 11, 30), 212.0, 1229.0, "GB",
-                        {"AA:01": 200.0, "AA:02": 12.0})
+    assert r == Reading(used=212.0, total=1229.0, units="GB", data_timestamp=t,
+                        cycle_start=datetime.date(2026, 11, 1), cycle_end=datetime.date(2026, 11, 30),
+                        devices={"AA:01": 200.0, "AA:02": 12.0}, source="history")
     assert r.to_dict()["cycle_start"] == "2026-11-01"
     assert store.latest() == r
 
@@ -142,8 +143,8 @@ def test_record_is_idempotent_for_a_timestamp(store):
 
 
 def test_reading_without_usage_is_not_stored(store):
-    assert store.record({"data_timestamp": ts(2026, 11, 5), "units": "GB", "used": None,
-                         "total": None, "raw": {}}) is False
+    assert store.record(reading_from_dict({"data_timestamp": ts(2026, 11, 5), "units": "GB", "used": None,
+                                           "total": None, "raw": {}})) is False
     assert store.readings() == []
 
 
@@ -165,41 +166,43 @@ def test_readings_filters(store):
     assert store.readings(cycle_start="2025-01-01") == []
 
 
-def test_cycle_from_raw_falls_back_to_latest_month_then_calendar():
-    r = to_reading(reading(ts(2026, 12, 3), 5.0), UTC)
-    assert (r.cycle_start, r.cycle_end) == (datetime.date(2026, 11, 1), datetime.date(2026, 11, 30))
+def test_cycle_is_the_readings_own_else_the_calendar_month():
+    r = reading(ts(2026, 12, 3), 5.0)  # after the last month: the latest one
+    assert cycle_of(r, UTC) == (datetime.date(2026, 11, 1), datetime.date(2026, 11, 30))
     scraped = {"source": "usage-page", "meterText": "...", "usageRows": []}
-    r = to_reading(reading(ts(2028, 2, 10), 5.0, raw=scraped), UTC)
-    assert (r.cycle_start, r.cycle_end) == (datetime.date(2028, 2, 1), datetime.date(2028, 2, 29))
-    assert r.devices == {}
+    r = reading(ts(2028, 2, 10), 5.0, raw=scraped)
+    assert (r.cycle_start, r.devices) == (None, {})
+    assert cycle_of(r, UTC) == (datetime.date(2028, 2, 1), datetime.date(2028, 2, 29))
 
 
-def test_cycle_uses_the_time_zone():
+def test_calendar_cycle_uses_the_time_zone():
     t = ts(2026, 11, 1, 2)  # still October 31 in New York
     from dateutil import tz
-    assert to_reading(reading(t, 5.0), UTC).cycle_start == datetime.date(2026, 11, 1)
-    assert to_reading(reading(t, 5.0), tz.gettz("America/New_York")).cycle_start == datetime.date(2026, 10, 1)
+    r = reading(t, 5.0, raw=None)
+    assert cycle_of(r, UTC)[0] == datetime.date(2026, 11, 1)
+    assert cycle_of(r, tz.gettz("America/New_York"))[0] == datetime.date(2026, 10, 1)
 
 
 def test_bad_devices_are_skipped():
     raw = {"usageMonths": [month("11/01/2026", "11/30/2026", 5.0, devices=[
         {"id": "ok", "usage": 1.5}, {"id": "none", "usage": None}, {"usage": 3.0}, "junk"])]}
-    assert to_reading(reading(ts(2026, 11, 5), 5.0, raw=raw), UTC).devices == {"ok": 1.5}
+    assert reading(ts(2026, 11, 5), 5.0, raw=raw).devices == {"ok": 1.5}
 
 
 # ---------------------------------------------------------------- months
 
 
-def test_months_from_raw_skips_bad_months():
-    raw = {"usageMonths": [month("bad", "11/30/2026", 5.0), month("11/01/2026", "10/01/2026", 5.0),
-                           month("12/01/2026", "12/31/2026", None), month("10/01/2026", "10/31/2026", 7.0)]}
-    assert months_from_raw(raw, 10) == [
-        MonthlyTotal(datetime.date(2026, 10, 1), datetime.date(2026, 10, 31), 7.0, 1229.0, "GB", 10)]
-    assert months_from_raw(None, 10) == [] and months_from_raw({"usageMonths": None}, 10) == []
+def test_past_months_without_a_figure_are_left_out():
+    raw = {"usageMonths": [month("12/01/2026", "12/31/2026", None), month("10/01/2026", "10/31/2026", 7.0),
+                           month("11/01/2026", "11/30/2026", 5.0)]}
+    r = reading_from_json(raw, now=ts(2026, 11, 5))
+    assert [(m.start, m.used) for m in r.months] == [(datetime.date(2026, 10, 1), 7.0),
+                                                     (datetime.date(2026, 11, 1), 5.0)]
+    assert reading(ts(2026, 11, 5), 5.0, raw=None).months == ()
 
 
 def test_import_months_before_any_reading(store):
-    assert store.import_months(RAW, as_of=1000) == 3
+    assert store.import_months(reading_from_json(RAW, now=1000)) == 3
     totals = store.monthly_totals()
     assert [(m.start.isoformat(), m.used, m.total) for m in totals] == [
         ("2026-09-01", 1100.0, 1229.0), ("2026-10-01", 950.5, 1229.0), ("2026-11-01", 212.0, 1229.0)]
@@ -207,14 +210,14 @@ def test_import_months_before_any_reading(store):
 
 
 def test_import_months_keeps_the_newer_figure(store):
-    store.import_months(RAW, as_of=2000)
+    store.import_months(reading_from_json(RAW, now=2000))
     older = {"usageMonths": [month("10/01/2026", "10/31/2026", 10.0)]}
-    store.import_months(older, as_of=1000)
+    store.import_months(reading_from_json(older, now=1000))
     assert store.monthly_totals()[1].used == 950.5
 
 
 def test_monthly_totals_prefer_the_latest_reading(store):
-    store.import_months(RAW, as_of=ts(2026, 11, 5))
+    store.import_months(reading_from_json(RAW, now=ts(2026, 11, 5)))
     store.record(reading(ts(2026, 11, 6), 230.0), months=False)
     store.record(reading(ts(2026, 12, 2), 3.0, raw={"usageMonths": [month("12/01/2026", "12/31/2026", 3.0)]}),
                  months=False)
@@ -287,7 +290,7 @@ def test_concurrent_processes_lose_nothing(tmp_path):
     with HistoryStore(path, tz=UTC) as s:
         rows = s.readings()
         assert len(rows) == workers * count + 1
-        assert sorted(r.used for r in rows if r.timestamp != BASE - 60) == [float(i) for i in range(100)]
+        assert sorted(r.used for r in rows if r.data_timestamp != BASE - 60) == [float(i) for i in range(100)]
         assert all(r.devices == {"AA:01": 200.0, "AA:02": 12.0} for r in rows)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"

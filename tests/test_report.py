@@ -1,10 +1,12 @@
 """The report: figures, JSON, text, and the Nagios-style check."""
+import dataclasses
 import datetime
 import json
 
 import pytest
 
 from xfinity_usage.history import HistoryStore, Reading
+from xfinity_usage.usage import reading_from_dict
 from xfinity_usage.report import State, build_report, check_state, render_text, unknown_status
 
 UTC = datetime.timezone.utc
@@ -31,8 +33,9 @@ def raw(used, total=1229.0, policy="limited", devices=True):
 
 def reading(timestamp, used, total=1229.0, **kw):
     unlimited = total is None
-    return {"data_timestamp": timestamp, "units": "GB", "used": used, "total": total,
-            "raw": raw(used, 0 if unlimited else total, "unlimited" if unlimited else "limited", **kw)}
+    return reading_from_dict({"data_timestamp": timestamp, "units": "GB", "used": used, "total": total,
+                              "raw": raw(used, 0 if unlimited else total, "unlimited" if unlimited else "limited",
+                                         **kw)})
 
 
 def series(per_hour=2.0, until=(2026, 11, 11, 12), total=1229.0):
@@ -47,7 +50,7 @@ def series(per_hour=2.0, until=(2026, 11, 11, 12), total=1229.0):
 
 def test_report_figures():
     readings = series()
-    r = build_report(readings[:-1], readings[-1], now=readings[-1]["data_timestamp"], tz=UTC)
+    r = build_report(readings[:-1], readings[-1], now=readings[-1].data_timestamp, tz=UTC)
     assert (r["used"], r["total"], r["units"]) == (504.0, 1229.0, "GB")
     assert r["percent"] == 41.01
     assert (r["cycle_start"], r["cycle_end"]) == ("2026-11-01", "2026-11-30")
@@ -70,7 +73,7 @@ def test_report_figures():
 
 def test_report_is_json_able():
     readings = series()
-    r = build_report(readings, now=readings[-1]["data_timestamp"], tz=UTC)
+    r = build_report(readings, now=readings[-1].data_timestamp, tz=UTC)
     assert json.loads(json.dumps(r)) == r
 
 
@@ -80,25 +83,26 @@ def test_report_from_a_store(tmp_path):
         for rd in readings:
             store.record(rd)
         store.record(reading(at(2026, 10, 31, 20), 1099.0))  # the previous cycle stays out
-        from_store = build_report(store, now=readings[-1]["data_timestamp"], tz=UTC)
-        with_reading = build_report(store, readings[-1], now=readings[-1]["data_timestamp"], tz=UTC)
-    from_list = build_report(readings, now=readings[-1]["data_timestamp"], tz=UTC)
+        from_store = build_report(store, now=readings[-1].data_timestamp, tz=UTC)
+        with_reading = build_report(store, readings[-1], now=readings[-1].data_timestamp, tz=UTC)
+    from_list = build_report(readings, now=readings[-1].data_timestamp, tz=UTC)
     assert from_store == with_reading == from_list
     assert from_store["past_cycles"][-1]["used"] == 1100.0
 
 
-def test_stored_readings_and_dataclasses_mix():
+def test_stored_readings_and_fresh_ones_mix():
     readings = series(until=(2026, 11, 2, 12))
-    stored = [Reading(rd["data_timestamp"], D(2026, 11, 1), D(2026, 11, 30), rd["used"], 1229.0, "GB")
+    stored = [Reading(used=rd.used, total=1229.0, units="GB", data_timestamp=rd.data_timestamp,
+                      cycle_start=D(2026, 11, 1), cycle_end=D(2026, 11, 30), source="history")
               for rd in readings[:-1]]
-    r = build_report(stored, readings[-1], now=readings[-1]["data_timestamp"], tz=UTC)
+    r = build_report(stored, readings[-1], now=readings[-1].data_timestamp, tz=UTC)
     assert r["readings"] == len(readings) and r["rate_last_24h"] == pytest.approx(48.0)
 
 
 def test_new_cycle_resets_and_old_cycle_becomes_past():
     old = [reading(at(2026, 10, 31, h), 1090.0 + h / 2) for h in range(0, 24, 6)]
-    for rd in old:
-        rd["raw"]["usageMonths"] = rd["raw"]["usageMonths"][:2]  # the site did not show November yet
+    # the site did not show November yet
+    old = [dataclasses.replace(rd, months=rd.months[:2]) for rd in old]
     new = [reading(at(2026, 11, 1, 6), 6.0), reading(at(2026, 11, 1, 12), 12.0)]
     r = build_report(old + new[:1], new[1], now=at(2026, 11, 1, 12), tz=UTC)
     assert r["cycle_start"] == "2026-11-01" and r["readings"] == 2
@@ -122,7 +126,7 @@ def test_gap_and_correction_notes():
 
 def test_unlimited_plan():
     readings = series(total=None)
-    r = build_report(readings, now=readings[-1]["data_timestamp"], tz=UTC)
+    r = build_report(readings, now=readings[-1].data_timestamp, tz=UTC)
     assert r["total"] is None and r["percent"] is None and r["daily_budget"] is None and r["remaining"] is None
     assert r["projected"] == 1440.0
     assert any("unlimited" in n for n in r["notes"])
@@ -155,8 +159,8 @@ def test_no_readings_at_all(tmp_path):
 
 
 def test_plan_without_a_meter():
-    r = build_report([], {"data_timestamp": at(2026, 11, 3), "units": "GB", "used": None, "total": None,
-                          "raw": {}})
+    r = build_report([], reading_from_dict({"data_timestamp": at(2026, 11, 3), "units": "GB", "used": None,
+                                            "total": None, "raw": {}}))
     assert r["used"] is None and "no usage meter" in r["notes"][0]
 
 
@@ -172,8 +176,8 @@ def test_cycle_over_and_stale_reading():
 
 def test_other_units_are_left_out():
     readings = series(until=(2026, 11, 2))
-    readings[3] = dict(readings[3], units="MB")
-    r = build_report(readings, now=readings[-1]["data_timestamp"], tz=UTC)
+    readings[3] = dataclasses.replace(readings[3], units="MB")
+    r = build_report(readings, now=readings[-1].data_timestamp, tz=UTC)
     assert r["readings"] == len(readings) - 1 and any("other units" in n for n in r["notes"])
 
 
@@ -182,7 +186,7 @@ def test_dst_days_in_new_york():
     # Hourly at 1 GB/hour over the fall-back night of 2026-11-01 (a 25-hour day).
     start = at(2026, 11, 1, 4)  # local midnight
     readings = [reading(t, (t - start) / 3600) for t in range(start + 3600, start + 50 * 3600, 3600)]
-    r = build_report(readings, now=readings[-1]["data_timestamp"], tz=zone)
+    r = build_report(readings, now=readings[-1].data_timestamp, tz=zone)
     assert r["daily"][0] == {"date": "2026-11-01", "usage": 25.0}
     assert r["daily"][1] == {"date": "2026-11-02", "usage": 24.0}
 
@@ -192,7 +196,7 @@ def test_dst_days_in_new_york():
 
 def full_report():
     readings = series()
-    return build_report(readings, now=readings[-1]["data_timestamp"], tz=UTC)
+    return build_report(readings, now=readings[-1].data_timestamp, tz=UTC)
 
 
 def test_text_report():

@@ -56,8 +56,12 @@ def test_current_month_falls_back_to_latest():
 def test_reading_from_json_shape():
     raw = {"usageMonths": [month("10/01/2026", "10/31/2026", 801), month("11/01/2026", "11/30/2026", 424, 1229)]}
     reading = reading_from_json(raw, now=NOW)
-    assert reading == {"data_timestamp": int(NOW), "units": "GB", "used": 424.0, "total": 1229.0, "raw": raw}
-    assert isinstance(reading["data_timestamp"], int)
+    assert reading.to_dict() == {
+        "data_timestamp": int(NOW), "units": "GB", "used": 424.0, "total": 1229.0, "raw": raw,
+        "cycle_start": "2026-11-01", "cycle_end": "2026-11-30", "devices": [{"id": "AA", "usage": 424.0}],
+        "policy": "limited", "source": ""}
+    assert isinstance(reading.data_timestamp, int)
+    assert [(m.start.month, m.used, m.total) for m in reading.months] == [(10, 801.0, 1024.0), (11, 424.0, 1229.0)]
     assert format_reading(reading) == "Used 424 of 1229 GB this month."
 
 
@@ -65,7 +69,7 @@ def test_reading_from_json_shape():
 def test_unlimited_plans_have_no_total(extra):
     raw = {"usageMonths": [month("11/01/2026", "11/30/2026", 424, **extra)]}
     reading = reading_from_json(raw, now=NOW)
-    assert reading["total"] is None and reading["used"] == 424.0
+    assert reading.total is None and reading.used == 424.0
     assert "unlimited" in format_reading(reading)
     assert "of 0" not in format_reading(reading)
 
@@ -99,19 +103,19 @@ def test_null_optional_fields_do_not_crash():
     m = month("11/01/2026", "11/30/2026", 10, devices=None)
     for key in ("wifiUsage", "additionalUsed", "overageUsed", "additionalBlockSize", "maximumOverageCharge"):
         m[key] = None
-    assert reading_from_json({"usageMonths": [m]}, now=NOW)["used"] == 10.0
+    assert reading_from_json({"usageMonths": [m]}, now=NOW).used == 10.0
 
 
 def test_page_reading_consistent():
     rows = [["Oct 2026", "801GB"], ["Nov 2026", "424GB"]]
     reading = reading_from_page("805GB remaining of 1229GB monthly plan", rows, now=NOW)
-    assert (reading["used"], reading["total"], reading["units"]) == (424.0, 1229.0, "GB")
-    assert reading["raw"]["source"] == "usage-page"
+    assert (reading.used, reading.total, reading.units) == (424.0, 1229.0, "GB")
+    assert reading.raw["source"] == "usage-page"
 
 
 def test_page_reading_unlimited():
     reading = reading_from_page("424GB used, unlimited data plan", [["Nov 2026", "424GB"]], now=NOW)
-    assert reading["total"] is None and reading["used"] == 424.0
+    assert reading.total is None and reading.used == 424.0
 
 
 @pytest.mark.parametrize("meter,rows", [

@@ -14,12 +14,15 @@ import logging
 import os
 import sys
 import tempfile
-from typing import IO, Mapping, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Mapping, Optional, Sequence
 
 from .browsers import BROWSERS, DEFAULT_BROWSER  # light: Selenium is imported only to start one
 from .errors import ConfigError, ExitCode, XfinityUsageError
 from .secrets import mask
 from .version import __version__
+
+if TYPE_CHECKING:  # the reading module loads dateutil: keep --version cheap
+    from .reading import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +159,7 @@ class Environment:
         self.secrets: list[str] = []
 
 
-def _fetch(args: argparse.Namespace, env: Environment) -> dict:
+def _fetch(args: argparse.Namespace, env: Environment) -> Reading:
     from .client import XfinityUsage
 
     common = dict(debug=args.verbose >= 1, browser_name=args.browser, reuse_session=not args.fresh_login,
@@ -170,14 +173,14 @@ def _fetch(args: argparse.Namespace, env: Environment) -> dict:
             cookie_file = args.cookie_file or os.path.join(tmp, "cookies.json")
             client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file,
                                   urls=site.urls, **common)
-            return client.run()
+            return client.read()
     from .session import default_cookie_file
 
     user, password = read_credentials(env.env)
     env.secrets.extend([password, user])
     client = XfinityUsage(user, password, cookie_file=args.cookie_file or default_cookie_file(env.env),
                           urls=_site_urls(args.site_urls), **common)
-    return client.run()
+    return client.read()
 
 
 def _site_urls(path: Optional[str]) -> Optional[dict]:
@@ -193,12 +196,12 @@ def _site_urls(path: Optional[str]) -> Optional[dict]:
     return urls
 
 
-def _push(args: argparse.Namespace, reading: dict, report: Optional[dict]) -> None:
+def _push(args: argparse.Namespace, reading: Reading, report: Optional[dict]) -> None:
     from .graphite import GraphiteClient
 
     extra = None
     if args.graphite_extra and report is not None:
-        unit = (report.get("units") or reading["units"]).lower()
+        unit = (report.get("units") or reading.units).lower()
         extra = {f"device.{d['id']}_{unit}": d["usage"] for d in report.get("devices", [])
                  if d.get("usage") is not None}
         if report.get("projected") is not None:
@@ -207,7 +210,7 @@ def _push(args: argparse.Namespace, reading: dict, report: Optional[dict]) -> No
     logger.info("sent the reading to Graphite at %s:%d", args.graphite_host, args.graphite_port)
 
 
-def _record_and_report(args: argparse.Namespace, env: Environment, reading: dict) -> Optional[dict]:
+def _record_and_report(args: argparse.Namespace, env: Environment, reading: Reading) -> Optional[dict]:
     """Record the reading (unless --no-history); build the report when something needs it."""
     from .history import HistoryError, HistoryStore, default_history_path
     from .report import build_report
@@ -251,7 +254,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
 
         out.append(render_text(report).rstrip("\n"))
     elif args.json:
-        out.append(json.dumps(reading, indent=2, sort_keys=True))
+        out.append(json.dumps(reading.to_dict(), indent=2, sort_keys=True))
     elif not _check_mode(args):
         out.append(format_reading(reading))
     env.stdout.write("\n".join(out) + "\n")

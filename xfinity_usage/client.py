@@ -4,12 +4,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Mapping, Optional
+from typing import Any, Mapping, Optional, Sequence
 
-from .errors import AccessDeniedError, ConfigError, XfinityUsageError
-from .files import ensure_private_dir, write_private
+from .errors import AccessDeniedError, ConfigError, SiteUnavailableError
+from .files import write_private
+from .reading import Reading
 from .retry import Deadline
-from .secrets import Secret, mask
+from .secrets import Secret
+from .sources import BrowserSource, SessionSource, Source
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ class XfinityUsage:
     :param cooldown: after the site's bot protection answered Access Denied, refuse
         to try again for this many seconds (recorded beside the cookie file).
     :param force: try even during the cool-down.
+    :param timeouts: the browser flow's waits (:class:`xfinity_usage.site.Timeouts`), e.g. shorter in tests.
+    :param sources: the :class:`~xfinity_usage.sources.Source` s to try, in order, instead of
+        the saved session and the browser.
     """
 
     HOME_URL = "https://customer.xfinity.com/"
@@ -50,7 +55,8 @@ class XfinityUsage:
                  urls: Optional[Mapping[str, str]] = None, reuse_session: bool = True,
                  timeout: float = 180.0, retries: int = 3, debug_dir: Optional[str] = None,
                  driver_path: Optional[str] = None, browser_path: Optional[str] = None,
-                 ca_certs: Optional[str] = None, cooldown: float = 3600.0, force: bool = False):
+                 ca_certs: Optional[str] = None, cooldown: float = 3600.0, force: bool = False,
+                 timeouts: Any = None, sources: Optional[Sequence[Source]] = None):
         if not username:
             raise ConfigError("no Xfinity username given; set XFINITY_USER")
         if not password:
@@ -81,7 +87,9 @@ class XfinityUsage:
         self.ca_certs = ca_certs
         self.cooldown = cooldown
         self.force = force
-        #: Which path served the last run: ``"session"`` or ``"browser"``.
+        self.timeouts = timeouts
+        self._sources = None if sources is None else list(sources)
+        #: The name of the source that answered the last run (``"session"``, ``"browser"``, ...).
         self.served_by: Optional[str] = None
         #: Password submissions of the last run.
         self.password_submissions = 0
@@ -95,19 +103,50 @@ class XfinityUsage:
         return {key: getattr(self, key) for key in URL_KEYS}
 
     def run(self) -> dict:
-        """Return this month's usage reading (see :mod:`xfinity_usage.usage`)."""
+        """This month's usage as 3.0.4's dict (see :meth:`Reading.to_dict`)."""
+        return self.read().to_dict()
+
+    def sources(self) -> list[Source]:
+        """The sources :meth:`read` tries, in order: the ones given, else the saved
+        session (unless ``reuse_session`` is off) and then the browser."""
+        if self._sources is not None:
+            return list(self._sources)
+        found: list[Source] = []
+        if self.reuse_session:
+            found.append(SessionSource(self.cookie_file, self.urls, retries=self.retries, ca_certs=self.ca_certs))
+        debug_dir = self.debug_dir or (os.path.join(os.getcwd(), "xfinity-usage-debug") if self.debug else None)
+        found.append(BrowserSource(
+            self.browser_name, self.urls, self.username, self._password, self.cookie_file,
+            retries=self.retries, timeouts=self.timeouts, debug_dir=debug_dir,
+            browser={"driver_path": self.driver_path, "binary_path": self.browser_path,
+                     "page_load_timeout": min(60.0, self.timeout)}))
+        return found
+
+    def read(self) -> Reading:
+        """This month's usage from the first source that answers.
+
+        Raises :class:`~xfinity_usage.errors.XfinityUsageError` subclasses;
+        :class:`~xfinity_usage.errors.SiteUnavailableError` when no source answered.
+        """
         deadline = Deadline(self.timeout)
         if not self.force:
             self._check_cooldown()
-        if self.reuse_session:
-            reading = self._run_session(deadline)
+        self.served_by = None
+        self.password_submissions = 0
+        for source in self.sources():
+            try:
+                reading = source.read(deadline)
+            except AccessDeniedError:
+                self._start_cooldown()
+                raise
+            finally:
+                self.password_submissions += getattr(source, "password_submissions", 0)
             if reading is not None:
+                self.served_by = source.name
+                logger.info("usage read by the %s source", source.name)
                 return reading
-        try:
-            return self._run_browser(deadline)
-        except AccessDeniedError:
-            self._start_cooldown()
-            raise
+            logger.info("the %s source had no answer", source.name)
+        raise SiteUnavailableError("no way of reading the usage answered")
 
     @property
     def _cooldown_file(self) -> str:
@@ -132,85 +171,3 @@ class XfinityUsage:
             raise AccessDeniedError(
                 f"Xfinity's bot protection blocked the last run; not trying again before {when} "
                 "(use --force to try now)")
-
-    def _run_session(self, deadline: Deadline) -> Optional[dict]:
-        """The reading from the saved cookies, without a browser; None when a login is needed.
-
-        A transient failure (5xx, reset, timeout) is retried before giving up
-        on the session: each browser login counts against the bot protection.
-        """
-        from .retry import Backoff
-        from .session import SessionExpired, fetch_usage, load_cookies
-        from .site import origin
-
-        cookies = load_cookies(self.cookie_file, origin(self.HOME_URL))
-        if not cookies:
-            return None
-        backoff = Backoff()
-        for attempt in range(1, self.retries + 2):
-            try:
-                reading = fetch_usage(self.urls, cookies, timeout=deadline.cap(10.0), ca_certs=self.ca_certs)
-            except SessionExpired as exc:
-                logger.info("saved session not usable (%s); logging in with the browser", exc)
-                return None
-            except XfinityUsageError as exc:
-                if not exc.transient or attempt > self.retries:
-                    logger.info("saved session request failed (%s); logging in with the browser", exc)
-                    return None
-                logger.info("saved session request failed (%s); retrying (%d of %d)", exc, attempt, self.retries)
-                backoff.wait(deadline)
-                continue
-            self.served_by = "session"
-            logger.info("usage read with the saved session (no browser)")
-            return reading
-        return None
-
-    def _run_browser(self, deadline: Deadline) -> dict:
-        from .browsers import open_browser
-        from .session import save_cookies
-        from .site import SiteFlow, origin
-
-        self.served_by = "browser"
-        logger.info("starting %s", self.browser_name)
-        with open_browser(self.browser_name, driver_path=self.driver_path,
-                          binary_path=self.browser_path,
-                          page_load_timeout=min(60.0, self.timeout)) as driver:
-            flow = SiteFlow(driver, self.urls, self.username, self._password, deadline,
-                            retries=self.retries)
-            try:
-                flow.login()
-                try:
-                    save_cookies(self.cookie_file, driver.get_cookies(), origin(self.HOME_URL))
-                except OSError as exc:
-                    logger.warning("could not save cookies to %s: %s", self.cookie_file, exc.strerror)
-                reading = flow.read_usage()
-            except BaseException:
-                if self.debug or self.debug_dir:
-                    self._save_debug(driver)
-                raise
-            finally:
-                self.password_submissions = flow.password_submissions
-            logger.info("usage read with the browser from %s", flow.source)
-            return reading
-
-    def _save_debug(self, driver: Any) -> None:
-        """Screenshot and HTML of the current page, secrets masked, mode 0600.
-
-        The username is starred in the page itself first, so the screenshot
-        does not show it either (the password field shows only dots).
-        """
-        from .site import mask_page
-
-        directory = self.debug_dir or os.path.join(os.getcwd(), "xfinity-usage-debug")
-        try:
-            ensure_private_dir(directory)
-            try:
-                mask_page(driver, [self.username])
-            except Exception as exc:  # noqa: BLE001 - the HTML is still masked below
-                logger.info("could not mask the page before the screenshot: %s", exc.__class__.__name__)
-            html = mask(driver.page_source or "", [self._password.reveal(), self.username])
-            write_private(os.path.join(directory, "failure.html"), html.encode("utf-8"))
-            write_private(os.path.join(directory, "failure.png"), driver.get_screenshot_as_png())
-            logger.info("saved the failing page to %s", directory)
-        except Exception as exc:  # noqa: BLE001 - debugging aid only
-            logger.warning("could not save debug artifacts: %s", exc)

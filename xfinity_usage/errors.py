@@ -82,7 +82,7 @@ class SiteChangedError(XfinityUsageError):
     exit_code = ExitCode.SITE_CHANGED
 
 
-class DataError(SiteChangedError):
+class DataError(SiteChangedError, ValueError):
     """The usage data is present but doubtful (fails validation); never guessed."""
 
     label = "doubtful data"

@@ -1,20 +1,20 @@
 """Push a reading to Graphite (carbon's plaintext protocol over TCP) with graphyte.
 
 A reading becomes ``<prefix>.used_<unit>`` and ``<prefix>.total_<unit>``
-(unit lower-cased, e.g. ``xfinity.used_gb``), stamped with the reading's
-``data_timestamp``. A value that is ``None`` (no cap on an unlimited plan,
+(unit lower-cased, e.g. ``xfinity.used_gb``), stamped with the
+:class:`~xfinity_usage.reading.Reading`'s ``data_timestamp``. A value that is ``None`` (no cap on an unlimited plan,
 or no meter at all) is left out rather than sent as a number.
 """
 from __future__ import annotations
 
 import logging
-import math
 import re
 from typing import Any, Mapping
 
 import graphyte
 
-from .errors import ConfigError, GraphiteError
+from .errors import ConfigError, DataError, GraphiteError
+from .reading import Reading, finite_number
 
 logger = logging.getLogger(__name__)
 
@@ -29,36 +29,26 @@ def sanitize_path(name: str) -> str:
     return ".".join(part for part in parts if part)
 
 
-def _finite(what: str, value: Any) -> float:
-    """``value`` as a float, or ValueError if it is not a finite real number."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{what} is not a number: {value!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"{what} is not finite: {value!r}")
-    return number
-
-
 def _timestamp(value: Any) -> int:
-    """``value`` as positive integer epoch seconds, or ValueError."""
-    seconds = _finite("data_timestamp", value)
+    """``value`` as positive integer epoch seconds, or DataError."""
+    seconds = finite_number("data_timestamp", value)
     if seconds <= 0:
-        raise ValueError(f"data_timestamp is not a positive epoch time: {value!r}")
+        raise DataError(f"data_timestamp is not a positive epoch time: {value!r}")
     return int(seconds)
 
 
-def reading_metrics(reading: Mapping[str, Any], prefix: str = "xfinity",
+def reading_metrics(reading: Reading, prefix: str = "xfinity",
                     extra: Mapping[str, float] | None = None) -> list[tuple[str, float, int]]:
     """Return the ``(metric, value, timestamp)`` triples to send for ``reading``.
 
     ``extra`` maps names relative to ``prefix`` (dots separate path
     components) to values sent with the same timestamp. Every name is
     sanitized with :func:`sanitize_path`. Raises ValueError for a reading
-    without units or timestamp, a non-finite value, or two metrics that end
-    up with the same name.
+    without units or timestamp, a value that is not a finite non-negative
+    number, or two metrics that end up with the same name.
     """
-    timestamp = _timestamp(reading.get("data_timestamp"))
-    units = reading.get("units")
+    timestamp = _timestamp(reading.data_timestamp)
+    units = reading.units
     if not isinstance(units, str) or not _UNSAFE.sub("", units):
         raise ValueError(f"reading has no usable units: {units!r}")
     unit = _UNSAFE.sub("_", units.lower())
@@ -71,12 +61,11 @@ def reading_metrics(reading: Mapping[str, Any], prefix: str = "xfinity",
         return f"{base}.{relative}" if base else relative
 
     metrics: list[tuple[str, float, int]] = []
-    for key in ("used", "total"):
-        value = reading.get(key)
+    for key, value in (("used", reading.used), ("total", reading.total)):
         if value is not None:
-            metrics.append((full(f"{key}_{unit}"), _finite(key, value), timestamp))
+            metrics.append((full(f"{key}_{unit}"), finite_number(key, value), timestamp))
     for name, value in (extra or {}).items():
-        metrics.append((full(name), _finite(f"extra {name!r}", value), timestamp))
+        metrics.append((full(name), finite_number(f"extra {name!r}", value), timestamp))
 
     names = [metric for metric, _, _ in metrics]
     duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -115,7 +104,7 @@ class GraphiteClient:
         """Send one datapoint over a new TCP connection; socket errors propagate (OSError)."""
         self._sender.send(metric, value, timestamp=timestamp)
 
-    def send_reading(self, reading: Mapping[str, Any], extra: Mapping[str, float] | None = None) -> None:
+    def send_reading(self, reading: Reading, extra: Mapping[str, float] | None = None) -> None:
         """Send the metrics of :func:`reading_metrics` for ``reading``.
 
         Everything is validated before anything is sent. Raises

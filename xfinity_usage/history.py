@@ -6,8 +6,9 @@ timeout, and stores each reading in one ``BEGIN IMMEDIATE`` transaction, so
 overlapping cron runs neither lose a reading nor corrupt the file. The
 schema is versioned (``PRAGMA user_version``) and migrates forward on open.
 
-Everything read back is plain data: :class:`Reading` and
-:class:`MonthlyTotal` dataclasses, dates as :class:`datetime.date`.
+Everything read back is plain data: :class:`~xfinity_usage.reading.Reading`
+(``source`` ``"history"``, no ``raw``) and :class:`MonthlyTotal`, dates as
+:class:`datetime.date`.
 """
 from __future__ import annotations
 
@@ -22,11 +23,11 @@ import sqlite3
 import time
 from typing import Any, Iterable, Mapping, Optional
 
-from dateutil import parser as dateparser
 from dateutil import tz as dateutil_tz
 
 from .errors import ConfigError
-from .files import ensure_private_dir
+from .files import ensure_private_dir, xdg_dir
+from .reading import Reading
 
 log = logging.getLogger(__name__)
 
@@ -34,39 +35,14 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 #: Default busy timeout, seconds: how long a writer waits for another one.
 DEFAULT_TIMEOUT = 30.0
-#: ``allowableUsage`` values that mean "no cap" (as in :mod:`xfinity_usage.usage`).
-_UNLIMITED_ALLOWANCES = (0, 100000)
+#: The ``source`` of readings read back from the history.
+SOURCE = "history"
 
 
 class HistoryError(ConfigError):
     """The history database cannot be opened, created or understood."""
 
     label = "history"
-
-
-@dataclasses.dataclass
-class Reading:
-    """One stored reading. ``total`` is None on an unlimited plan."""
-
-    timestamp: int
-    cycle_start: datetime.date
-    cycle_end: datetime.date
-    used: float
-    total: Optional[float]
-    units: str
-    devices: dict = dataclasses.field(default_factory=dict)  #: device id -> usage
-
-    def to_dict(self) -> dict:
-        """JSON-able form: dates as ISO strings."""
-        return {
-            "timestamp": self.timestamp,
-            "cycle_start": self.cycle_start.isoformat(),
-            "cycle_end": self.cycle_end.isoformat(),
-            "used": self.used,
-            "total": self.total,
-            "units": self.units,
-            "devices": dict(self.devices),
-        }
 
 
 @dataclasses.dataclass
@@ -95,33 +71,9 @@ class MonthlyTotal:
 def default_history_path(env: Optional[Mapping[str, str]] = None) -> str:
     """``$XDG_DATA_HOME/xfinity-usage/history.sqlite3``, else under ``~/.local/share``.
 
-    ``env`` defaults to :data:`os.environ`, which is only read. A relative
-    ``XDG_DATA_HOME`` is ignored, as the XDG spec says.
+    ``env`` defaults to :data:`os.environ`, which is only read.
     """
-    env = os.environ if env is None else env
-    base = env.get("XDG_DATA_HOME") or ""
-    if not os.path.isabs(base):
-        home = env.get("HOME") or _home_from_passwd()
-        base = os.path.join(home, ".local", "share")
-    return os.path.join(base, "xfinity-usage", "history.sqlite3")
-
-
-def _home_from_passwd() -> str:
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_dir
-
-
-# ---------------------------------------------------------------- raw JSON
-
-
-def _parse_date(text: Any) -> Optional[datetime.date]:
-    if not isinstance(text, str) or not text.strip():
-        return None
-    try:
-        return dateparser.parse(text.strip(), dayfirst=False).date()
-    except (ValueError, OverflowError):
-        return None
+    return os.path.join(xdg_dir("data", env), "history.sqlite3")
 
 
 def _number(value: Any) -> Optional[float]:
@@ -131,86 +83,24 @@ def _number(value: Any) -> Optional[float]:
     return value if math.isfinite(value) else None
 
 
-def _dated_months(raw: Any) -> list:
-    """``[(start, end, month), ...]`` for the usable months of the raw JSON."""
-    months = raw.get("usageMonths") if isinstance(raw, Mapping) else None
-    result = []
-    for month in months if isinstance(months, list) else []:
-        if not isinstance(month, Mapping):
-            continue
-        start, end = _parse_date(month.get("startDate")), _parse_date(month.get("endDate"))
-        if start is None or end is None or end < start:
-            log.debug("skipping usage month with bad dates: %r..%r", month.get("startDate"), month.get("endDate"))
-            continue
-        result.append((start, end, month))
-    return result
-
-
-def _month_total(month: Mapping[str, Any]) -> Optional[float]:
-    if str(month.get("policy", "")).lower() == "unlimited":
-        return None
-    allowance = _number(month.get("allowableUsage"))
-    if allowance is None or allowance in _UNLIMITED_ALLOWANCES:
-        return None
-    return allowance
-
-
-def _devices(month: Mapping[str, Any]) -> dict:
-    devices = {}
-    for device in month.get("devices") or []:
-        if not isinstance(device, Mapping):
-            continue
-        ident, usage = device.get("id"), _number(device.get("usage"))
-        if isinstance(ident, str) and ident and usage is not None:
-            devices[ident] = devices.get(ident, 0.0) + usage
-    return devices
-
-
 def _local_date(timestamp: float, tz: Optional[datetime.tzinfo]) -> datetime.date:
     return datetime.datetime.fromtimestamp(timestamp, tz or dateutil_tz.tzlocal()).date()
 
 
-def months_from_raw(raw: Any, as_of: int) -> list:
-    """The raw JSON's ``usageMonths`` as :class:`MonthlyTotal` s, oldest first."""
-    totals = []
-    for start, end, month in _dated_months(raw):
-        used = _number(month.get("homeUsage"))
-        units = month.get("unitOfMeasure")
-        if used is None or not isinstance(units, str):
-            continue
-        totals.append(MonthlyTotal(start, end, used, _month_total(month), units, int(as_of)))
-    totals.sort(key=lambda m: m.start)
-    return totals
+def cycle_of(reading: Reading, tz: Optional[datetime.tzinfo] = None) -> tuple:
+    """``(start, end)`` of the reading's cycle; the calendar month of its date (in ``tz``,
+    default local) when the source did not say (a scraped page)."""
+    if reading.cycle_start is not None and reading.cycle_end is not None:
+        return reading.cycle_start, reading.cycle_end
+    day = _local_date(reading.data_timestamp, tz)
+    log.info("the reading names no cycle; taking the calendar month as its cycle")
+    return day.replace(day=1), day.replace(day=calendar.monthrange(day.year, day.month)[1])
 
 
-def to_reading(reading: Mapping[str, Any], tz: Optional[datetime.tzinfo] = None) -> Reading:
-    """Turn a library reading dict into a :class:`Reading`.
-
-    The cycle is the raw JSON's usage month holding the reading's date (in
-    ``tz``, default local), else its latest month; with no usable months
-    (e.g. a reading scraped from the page) it is the calendar month.
-    Raises ValueError when the reading has no usage figure.
-    """
-    used = _number(reading.get("used"))
-    if used is None:
-        raise ValueError("the reading has no usage figure")
-    timestamp = int(reading["data_timestamp"])
-    total = reading.get("total")
-    total = None if total is None else float(total)
-    day = _local_date(timestamp, tz)
-    dated = _dated_months(reading.get("raw"))
-    chosen = next((m for m in dated if m[0] <= day <= m[1]), None)
-    if chosen is None and dated:
-        chosen = max(dated, key=lambda m: m[0])
-    if chosen is None:
-        log.info("no usage months in the reading; taking the calendar month as its cycle")
-        start = day.replace(day=1)
-        end = day.replace(day=calendar.monthrange(day.year, day.month)[1])
-        devices = {}
-    else:
-        start, end, month = chosen
-        devices = _devices(month)
-    return Reading(timestamp, start, end, used, total, str(reading.get("units") or "GB"), devices)
+def month_totals(reading: Reading) -> list:
+    """The cycles the reading reported, as :class:`MonthlyTotal` s as of its time, oldest first."""
+    return sorted((MonthlyTotal(m.start, m.end, m.used, m.total, m.units, reading.data_timestamp)
+                   for m in reading.months), key=lambda m: m.start)
 
 
 # ---------------------------------------------------------------- schema
@@ -355,43 +245,43 @@ class HistoryStore:
 
     # -- writing
 
-    def record(self, reading: Mapping[str, Any], *, months: bool = True) -> bool:
-        """Store a library reading dict; True if stored, False if already there or empty.
+    def record(self, reading: Reading, *, months: bool = True) -> bool:
+        """Store a :class:`Reading`; True if stored, False if already there or without a figure.
 
         Idempotent: a second reading with the same ``data_timestamp`` is
-        ignored. With ``months`` (the default) the raw JSON's usage months
-        are imported in the same transaction (see :meth:`import_months`).
+        ignored. With ``months`` (the default) the cycles the reading
+        reported are imported in the same transaction (see :meth:`import_months`).
         """
-        if reading.get("used") is None:
+        if reading.used is None:
             log.info("history: the reading has no usage figure; nothing stored")
             return False
-        row = to_reading(reading, self.tz)
-        totals = months_from_raw(reading.get("raw"), row.timestamp) if months else []
+        start, end = cycle_of(reading, self.tz)
+        timestamp = reading.data_timestamp
         with self._transaction():
             cursor = self._db.execute(
                 "INSERT INTO readings (timestamp, cycle_start, cycle_end, used, total, units)"
                 " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (timestamp) DO NOTHING",
-                (row.timestamp, row.cycle_start.isoformat(), row.cycle_end.isoformat(),
-                 row.used, row.total, row.units),
+                (timestamp, start.isoformat(), end.isoformat(), reading.used, reading.total, reading.units),
             )
             stored = cursor.rowcount == 1
             if stored:
                 self._db.executemany(
                     "INSERT INTO device_usage (timestamp, device, usage) VALUES (?, ?, ?)",
-                    [(row.timestamp, device, usage) for device, usage in sorted(row.devices.items())],
+                    [(timestamp, device, usage) for device, usage in sorted(reading.devices.items())],
                 )
-            self._upsert_months(totals)
+            if months:
+                self._upsert_months(month_totals(reading))
         if not stored:
-            log.debug("history: reading %s already stored", row.timestamp)
+            log.debug("history: reading %s already stored", timestamp)
         return stored
 
-    def import_months(self, raw: Any, *, as_of: Optional[float] = None) -> int:
-        """Store the monthly totals in the raw JSON's ``usageMonths``; returns how many.
+    def import_months(self, reading: Reading) -> int:
+        """Store the monthly totals of every cycle the reading reported; returns how many.
 
         A month already known is only replaced by a figure at least as
-        recent (``as_of``, epoch seconds, default now).
+        recent (the reading's ``data_timestamp``).
         """
-        totals = months_from_raw(raw, int(time.time() if as_of is None else as_of))
+        totals = month_totals(reading)
         with self._transaction():
             self._upsert_months(totals)
         return len(totals)
@@ -432,7 +322,8 @@ class HistoryStore:
             for timestamp, device, usage in self._db.execute(device_query, (rows[0][0], rows[-1][0])):
                 devices.setdefault(timestamp, {})[device] = usage
         return [
-            Reading(ts, _date(start), _date(end), used, total, units, devices.get(ts, {}))
+            Reading(used=used, total=total, units=units, data_timestamp=ts, cycle_start=_date(start),
+                    cycle_end=_date(end), devices=devices.get(ts, {}), source=SOURCE)
             for ts, start, end, used, total, units in rows
         ]
 
@@ -525,6 +416,6 @@ __all__ = [
     "Reading",
     "SCHEMA_VERSION",
     "default_history_path",
-    "months_from_raw",
-    "to_reading",
+    "cycle_of",
+    "month_totals",
 ]

@@ -1,11 +1,9 @@
 """Usage per day, rates, end-of-cycle projection and daily budget: pure functions.
 
-A *reading* here is any of: an object with ``timestamp`` and ``used``
-attributes (such as :class:`xfinity_usage.history.Reading`), a mapping
-with ``timestamp`` (or ``data_timestamp``) and ``used`` keys, or a
-``(timestamp, used)`` pair. Timestamps are epoch seconds; readings need not
-be sorted. When a reading also carries ``cycle_start``, it is used to keep
-readings of other cycles out.
+Readings are :class:`~xfinity_usage.reading.Reading` s, in any order;
+those without a figure are left out. When a reading names its
+``cycle_start``, it keeps readings of other cycles out; otherwise its time
+decides.
 
 Usage is the meter's running total for the cycle, which starts at zero at
 local midnight on the cycle's first day, so that moment counts as a known
@@ -17,9 +15,11 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import Any, Iterable, List, Mapping, NamedTuple, Optional, Union
+from typing import Iterable, List, NamedTuple, Optional, Union
 
 from dateutil import tz as dateutil_tz
+
+from .reading import Reading
 
 DAY = 86400.0
 #: ``rate_last_24h`` needs a known point at most this long before the latest one.
@@ -104,35 +104,18 @@ def days_elapsed_and_left(cycle_start: datetime.date, cycle_end: datetime.date, 
 # ---------------------------------------------------------------- readings
 
 
-def _attr(reading: Any, *names: str) -> Any:
-    for name in names:
-        if isinstance(reading, Mapping):
-            if name in reading:
-                return reading[name]
-        elif hasattr(reading, name):
-            return getattr(reading, name)
-    return None
-
-
-def _points(readings: Iterable[Any]) -> List[_Point]:
+def _points(readings: Iterable[Reading]) -> List[_Point]:
     """Readings as sorted points, without figure-less ones; the last of equal timestamps wins."""
     by_time = {}
     for reading in readings:
-        if isinstance(reading, (tuple, list)) and len(reading) == 2:
-            timestamp, used, cycle = reading[0], reading[1], None
-        else:
-            timestamp = _attr(reading, "timestamp", "data_timestamp")
-            used = _attr(reading, "used")
-            cycle = _attr(reading, "cycle_start")
-        if timestamp is None or used is None:
+        if reading.used is None:
             continue
-        if isinstance(cycle, str):
-            cycle = datetime.date.fromisoformat(cycle)
-        by_time[float(timestamp)] = _Point(float(timestamp), float(used), cycle)
+        timestamp = float(reading.data_timestamp)
+        by_time[timestamp] = _Point(timestamp, float(reading.used), reading.cycle_start)
     return [by_time[t] for t in sorted(by_time)]
 
 
-def _cycle_points(readings: Iterable[Any], cycle_start: datetime.date, cycle_end: datetime.date,
+def _cycle_points(readings: Iterable[Reading], cycle_start: datetime.date, cycle_end: datetime.date,
                   tz: TzLike) -> List[_Point]:
     """The cycle's points, origin (its start, zero) first, times clamped into the cycle."""
     start, end = cycle_bounds(cycle_start, cycle_end, tz)
@@ -164,7 +147,7 @@ def _overlap(t0: float, t1: float, delta: float, lo: float, hi: float) -> float:
 # ---------------------------------------------------------------- figures
 
 
-def daily_usage(readings: Iterable[Any], cycle_start: datetime.date, cycle_end: datetime.date,
+def daily_usage(readings: Iterable[Reading], cycle_start: datetime.date, cycle_end: datetime.date,
                 tz: TzLike = None) -> List[DayUsage]:
     """Usage per calendar day of the cycle, from its first day to the day of the latest reading.
 
@@ -191,7 +174,7 @@ def daily_usage(readings: Iterable[Any], cycle_start: datetime.date, cycle_end: 
     return [DayUsage(d, u) for d, u in zip(days, totals)]
 
 
-def rate_last_24h(readings: Iterable[Any], now: Optional[float] = None, *,
+def rate_last_24h(readings: Iterable[Reading], now: Optional[float] = None, *,
                   cycle_start: Optional[datetime.date] = None, cycle_end: Optional[datetime.date] = None,
                   tz: TzLike = None) -> Optional[float]:
     """Usage in the 24 hours up to the latest reading (at or before ``now``), per day.

@@ -8,15 +8,17 @@ status line with perfdata.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import enum
 import math
 import textwrap
 import time
-from typing import Any, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple
 
 from . import projection as proj
-from .history import MonthlyTotal, Reading, months_from_raw, to_reading
+from .history import MonthlyTotal, cycle_of, month_totals
+from .reading import Reading
 
 #: Widest line :func:`render_text` writes.
 TEXT_WIDTH = 72
@@ -39,17 +41,16 @@ class State(enum.IntEnum):
 # ---------------------------------------------------------------- building
 
 
-def build_report(history: Any, reading: Any = None, now: Optional[float] = None,
+def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[float] = None,
                  tz: proj.TzLike = None) -> dict:
     """The report on the current cycle, as a JSON-able dict.
 
     ``history`` is a :class:`~xfinity_usage.history.HistoryStore`, a list of
-    readings (:class:`~xfinity_usage.history.Reading` s or library reading
-    dicts), or None. ``reading`` is the reading just taken (a library
-    reading dict or a ``Reading``); None means the latest in ``history``.
-    ``now`` (epoch seconds, default the current time) only decides whether
-    the reading is called stale; figures are as of the reading. ``tz``
-    (tzinfo or zone name, default local) dates readings into days.
+    :class:`~xfinity_usage.reading.Reading` s, or None. ``reading`` is the
+    reading just taken; None means the latest in ``history``. ``now``
+    (epoch seconds, default the current time) only decides whether the
+    reading is called stale; figures are as of the reading. ``tz`` (tzinfo
+    or zone name, default local) dates readings into days.
 
     Keys: ``used``, ``total`` (None: unlimited), ``units``, ``percent``,
     ``remaining``, ``cycle_start``, ``cycle_end``, ``as_of``, ``as_of_local``,
@@ -64,21 +65,21 @@ def build_report(history: Any, reading: Any = None, now: Optional[float] = None,
     now = time.time() if now is None else now
     store = history if hasattr(history, "monthly_totals") else None
     stored: List[Reading] = []
-    raw_months: List[MonthlyTotal] = []
+    reported: List[MonthlyTotal] = []
     if store is None and history is not None:
-        stored, raw_months = _as_readings(history, zone)
-    if isinstance(reading, Mapping):
-        if reading.get("used") is None:
-            return _empty_report(reading.get("units"), reading.get("total"),
+        stored = [_dated(r, zone) for r in history if r.used is not None]
+        for r in history:
+            reported += month_totals(r)
+    if reading is not None:
+        if reading.used is None:
+            return _empty_report(reading.units, reading.total,
                                  "Xfinity shows no usage meter for this plan: there is nothing to report")
-        raw_months += months_from_raw(reading.get("raw"), int(reading["data_timestamp"]))
-        current = to_reading(reading, zone)
-    elif reading is not None:
-        current = reading
+        reported += month_totals(reading)
+        current: Optional[Reading] = _dated(reading, zone)
     elif store is not None:
         current = store.latest()
     else:
-        current = max(stored, key=lambda r: r.timestamp, default=None)
+        current = max(stored, key=lambda r: r.data_timestamp, default=None)
     if current is None:
         return _empty_report(None, None, "no readings yet: run xfinity-usage to take one")
 
@@ -90,13 +91,19 @@ def build_report(history: Any, reading: Any = None, now: Optional[float] = None,
         cycle = [r for r in stored if r.cycle_start == current.cycle_start]
         months = _last_per_cycle(stored)
     cycle = _cycle_readings(cycle, current, notes)
-    months = _merge_months(months, raw_months)
+    months = _merge_months(months, reported)
     return _figures(current, cycle, months, now, zone, notes)
+
+
+def _dated(reading: Reading, zone: datetime.tzinfo) -> Reading:
+    """The reading with its cycle dates set (the calendar month when the source named none)."""
+    start, end = cycle_of(reading, zone)
+    return dataclasses.replace(reading, cycle_start=start, cycle_end=end)
 
 
 def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal], now: float,
              zone: datetime.tzinfo, notes: List[str]) -> dict:
-    start, end, as_of, used, total = (current.cycle_start, current.cycle_end, current.timestamp,
+    start, end, as_of, used, total = (current.cycle_start, current.cycle_end, current.data_timestamp,
                                       current.used, current.total)
     elapsed, left = proj.days_elapsed_and_left(start, end, as_of, zone)
     daily = proj.daily_usage(cycle, start, end, zone)
@@ -107,7 +114,7 @@ def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal],
     remaining = total - used if capped else None
     budget = proj.daily_budget(remaining, left) if capped else None
 
-    first = cycle[0].timestamp
+    first = cycle[0].data_timestamp
     if len(cycle) < 2:
         notes.append("only one reading in this cycle so far: usage per day is its figure spread "
                      "evenly from the start of the cycle")
@@ -164,23 +171,10 @@ def _empty_report(units: Optional[str], total: Optional[float], why: str) -> dic
     return report
 
 
-def _as_readings(items: Iterable[Any], zone: datetime.tzinfo) -> tuple:
-    """``(readings, months)``: library dicts become Readings, and their raw months count."""
-    readings, months = [], []
-    for item in items:
-        if isinstance(item, Mapping):
-            if item.get("used") is None:
-                continue
-            months += months_from_raw(item.get("raw"), int(item["data_timestamp"]))
-            item = to_reading(item, zone)
-        readings.append(item)
-    return readings, months
-
-
 def _cycle_readings(cycle: List[Reading], current: Reading, notes: List[str]) -> List[Reading]:
     """The cycle's readings up to ``current`` (included once), in ``current``'s units."""
-    by_time = {r.timestamp: r for r in cycle if r.timestamp <= current.timestamp}
-    by_time[current.timestamp] = current
+    by_time = {r.data_timestamp: r for r in cycle if r.data_timestamp <= current.data_timestamp}
+    by_time[current.data_timestamp] = current
     kept = [by_time[t] for t in sorted(by_time)]
     same_units = [r for r in kept if r.units == current.units]
     if len(same_units) < len(kept):
@@ -190,8 +184,8 @@ def _cycle_readings(cycle: List[Reading], current: Reading, notes: List[str]) ->
 
 def _last_per_cycle(readings: List[Reading]) -> List[MonthlyTotal]:
     last = {}
-    for r in sorted(readings, key=lambda r: r.timestamp):
-        last[r.cycle_start] = MonthlyTotal(r.cycle_start, r.cycle_end, r.used, r.total, r.units, r.timestamp)
+    for r in sorted(readings, key=lambda r: r.data_timestamp):
+        last[r.cycle_start] = MonthlyTotal(r.cycle_start, r.cycle_end, r.used, r.total, r.units, r.data_timestamp)
     return list(last.values())
 
 

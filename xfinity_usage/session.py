@@ -19,7 +19,8 @@ from urllib.parse import unquote, urlsplit
 
 from . import usage
 from .errors import SiteUnavailableError, XfinityUsageError
-from .files import write_private
+from .reading import Reading
+from .files import write_private, xdg_dir
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def cookies_for(url: str, cookies: list, now: Optional[float] = None) -> dict:
 
 
 def fetch_usage(urls: Mapping[str, str], cookies: list, *, timeout: float = 10.0,
-                ca_certs: Optional[str] = None) -> dict:
+                ca_certs: Optional[str] = None) -> Reading:
     """Read the usage JSON with the saved cookies over HTTP(S), TLS verified.
 
     Raises :class:`SessionExpired` when the session is gone, other errors
@@ -146,6 +147,4 @@ def fetch_usage(urls: Mapping[str, str], cookies: list, *, timeout: float = 10.0
 
 def default_cookie_file(env: Optional[Mapping[str, str]] = None) -> str:
     """``$XDG_CACHE_HOME/xfinity-usage/cookies.json`` (``~/.cache/...`` by default)."""
-    env = os.environ if env is None else env
-    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "xfinity-usage", "cookies.json")
+    return os.path.join(xdg_dir("cache", env), "cookies.json")

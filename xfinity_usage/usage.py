@@ -1,15 +1,14 @@
-"""Pure functions that turn what the site sent into a reading.
+"""Pure functions that turn what the site sent into a :class:`~xfinity_usage.reading.Reading`.
 
-A *reading* is the dict :meth:`XfinityUsage.run` returns::
-
-    {"data_timestamp": int, "units": "GB", "used": float,
-     "total": float | None, "raw": <the usage JSON as sent>}
-
-``total`` is ``None`` on an unlimited plan. Nothing here knows about
-browsers or HTTP; everything doubtful raises :class:`DataError`.
+The usage JSON of the customer site (``usageMonths[]`` with ``homeUsage``,
+``allowableUsage``, ``unitOfMeasure``, ``startDate``, ``endDate``,
+``policyName``, ``devices[]``) and the usage page's meter text and table
+both end here. Nothing here knows about browsers or HTTP; everything
+doubtful raises :class:`DataError`.
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import math
@@ -17,38 +16,18 @@ import re
 import time
 from typing import Any, Mapping
 
-from dateutil import parser as dateparser
-
 from .errors import DataError
+from .reading import KNOWN_UNITS, Month, Reading, finite_number, is_unlimited, parse_date
 
-#: Units the meter is known to report in.
-KNOWN_UNITS = ("KB", "MB", "GB", "TB")
-#: ``allowableUsage`` values that mean "no cap".
-UNLIMITED_ALLOWANCES = (0, 100000)
+__all__ = ["NOT_SUPPORTED_MESSAGE", "current_month", "format_reading", "is_not_supported", "month_of",
+           "reading_from_dict", "reading_from_json", "reading_from_page", "unlimited_reading", "usage_months"]
+
 #: The 404 message the site gives for plans without a meter.
 NOT_SUPPORTED_MESSAGE = "Plan does not support the usage meter feature."
 
 
-def parse_date(text: str) -> datetime.date:
-    """Parse ``10/01/2017``, ``2024-02-01`` or ``01-JUN-2026`` into a date."""
-    if not isinstance(text, str) or not text.strip():
-        raise DataError(f"usage month date is missing or not text: {text!r}")
-    try:
-        return dateparser.parse(text.strip(), dayfirst=False).date()
-    except (ValueError, OverflowError) as exc:
-        raise DataError(f"cannot parse usage month date {text!r}") from exc
-
-
-def _number(month: Mapping[str, Any], key: str, *, required: bool = True) -> float | None:
-    value = month.get(key)
-    if value is None and not required:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise DataError(f"usage month field {key!r} is not a number: {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise DataError(f"usage month field {key!r} is not a finite non-negative number: {value!r}")
-    return value
+def _number(month: Mapping[str, Any], key: str) -> float:
+    return finite_number(f"usage month field {key!r}", month.get(key))
 
 
 def usage_months(raw: Any) -> list:
@@ -64,44 +43,91 @@ def usage_months(raw: Any) -> list:
     return months
 
 
-def current_month(raw: Mapping[str, Any], today: datetime.date) -> dict:
-    """The usage month whose start..end holds ``today``, else the latest one."""
-    months = usage_months(raw)
-    dated = [(parse_date(m.get("startDate")), parse_date(m.get("endDate")), m) for m in months]
+def _dated(raw: Any) -> list:
+    """``[(start, end, month)]`` of the usage JSON, checked."""
+    dated = [(parse_date(m.get("startDate")), parse_date(m.get("endDate")), m) for m in usage_months(raw)]
     for start, end, month in dated:
         if end < start:
             raise DataError(f"usage month ends before it starts: {month.get('startDate')}..{month.get('endDate')}")
+    return dated
+
+
+def current_month(raw: Mapping[str, Any], today: datetime.date) -> dict:
+    """The usage month whose start..end holds ``today``, else the latest one."""
+    dated = _dated(raw)
     for start, end, month in dated:
         if start <= today <= end:
             return month
     return max(dated, key=lambda item: item[0])[2]
 
 
-def is_unlimited(month: Mapping[str, Any]) -> bool:
-    """True when the month's plan has no data cap."""
-    if str(month.get("policy", "")).lower() == "unlimited":
-        return True
-    allowance = month.get("allowableUsage")
-    return allowance is None or allowance in UNLIMITED_ALLOWANCES
+def _policy(month: Mapping[str, Any]) -> str | None:
+    name = month.get("policyName") or month.get("policy")
+    return str(name) if name else None
 
 
-def reading_from_json(raw: Any, *, now: float | None = None) -> dict:
-    """Validate the usage JSON and return the reading for the current month."""
-    now = time.time() if now is None else now
-    today = datetime.date.fromtimestamp(now)
-    month = current_month(raw, today)
+def month_of(month: Mapping[str, Any]) -> Month:
+    """One checked usage month of the JSON as a :class:`Month`."""
     units = month.get("unitOfMeasure")
     if units not in KNOWN_UNITS:
         raise DataError(f"unknown unit of measure {units!r}")
     used = _number(month, "homeUsage")
-    if is_unlimited(month):
-        total = None
-    else:
-        total = _number(month, "allowableUsage")
+    allowance = month.get("allowableUsage")
+    total = None if is_unlimited(month.get("policy"), allowance) else _number(month, "allowableUsage")
+    return Month(parse_date(month.get("startDate")), parse_date(month.get("endDate")), used, total, units)
+
+
+def _devices(month: Mapping[str, Any]) -> dict:
+    devices: dict = {}
     for device in month.get("devices") or []:
-        if isinstance(device, dict) and device.get("usage") is not None:
-            _number(device, "usage")
-    return {"data_timestamp": int(now), "units": units, "used": used, "total": total, "raw": raw}
+        if not isinstance(device, dict) or device.get("usage") is None:
+            continue
+        usage = finite_number("device usage", device.get("usage"))
+        ident = device.get("id")
+        if isinstance(ident, str) and ident:
+            devices[ident] = devices.get(ident, 0.0) + usage
+    return devices
+
+
+def _past_months(dated: list) -> tuple:
+    """Every month of the JSON that passes the checks, oldest first (doubtful past months are left out)."""
+    months = []
+    for _, _, month in sorted(dated, key=lambda item: item[0]):
+        try:
+            months.append(month_of(month))
+        except DataError:
+            continue
+    return tuple(months)
+
+
+def reading_from_json(raw: Any, *, now: float | None = None) -> Reading:
+    """Validate the usage JSON and return the reading for the current month."""
+    now = time.time() if now is None else now
+    today = datetime.date.fromtimestamp(now)
+    dated = _dated(raw)
+    month = current_month(raw, today)
+    current = month_of(month)
+    return Reading(used=current.used, total=current.total, units=current.units, data_timestamp=int(now),
+                   cycle_start=current.start, cycle_end=current.end, devices=_devices(month),
+                   policy=_policy(month), raw=raw, months=_past_months(dated))
+
+
+def reading_from_dict(data: Mapping[str, Any]) -> Reading:
+    """A :class:`Reading` from the dict of :meth:`Reading.to_dict` or 3.0.4's ``run()``.
+
+    The cycle, devices and months come from ``raw`` when it holds the
+    usage JSON; ``used``, ``total``, ``units`` and ``data_timestamp`` are
+    the dict's own.
+    """
+    timestamp = int(finite_number("data_timestamp", data.get("data_timestamp")))
+    raw = data.get("raw")
+    used, total = data.get("used"), data.get("total")
+    base = Reading(used=used, total=total, units=str(data.get("units") or "GB"), data_timestamp=timestamp,
+                   raw=raw, source=str(data.get("source") or ""))
+    if not (isinstance(raw, dict) and raw.get("usageMonths")):
+        return base
+    parsed = reading_from_json(raw, now=timestamp)
+    return dataclasses.replace(parsed, used=used, total=total, units=base.units, source=base.source)
 
 
 def is_not_supported(status: int, body: str) -> bool:
@@ -115,10 +141,10 @@ def is_not_supported(status: int, body: str) -> bool:
     return isinstance(data, dict) and data.get("message") == NOT_SUPPORTED_MESSAGE
 
 
-def unlimited_reading(raw: Any, *, now: float | None = None, units: str = "GB") -> dict:
+def unlimited_reading(raw: Any, *, now: float | None = None, units: str = "GB") -> Reading:
     """The reading for a plan the meter does not cover: nothing used is known, no cap."""
     now = time.time() if now is None else now
-    return {"data_timestamp": int(now), "units": units, "used": None, "total": None, "raw": raw}
+    return Reading(used=None, total=None, units=units, data_timestamp=int(now), policy="unlimited", raw=raw)
 
 
 _AMOUNT = r"([0-9][0-9,]*(?:\.[0-9]+)?)\s*([KMGT]B)"
@@ -134,7 +160,7 @@ def _amount(number: str, unit: str) -> tuple[float, str]:
     return value, unit.upper()
 
 
-def reading_from_page(meter_text: str, rows: list, *, now: float | None = None) -> dict:
+def reading_from_page(meter_text: str, rows: list, *, now: float | None = None) -> Reading:
     """A reading from the usage page: the meter text and the usage table's rows.
 
     Accepted only when the meter and the table's last row agree
@@ -154,7 +180,7 @@ def reading_from_page(meter_text: str, rows: list, *, now: float | None = None) 
         meter_used, meter_units = _amount(*unlimited.groups())
         if meter_units != units or abs(meter_used - used) > 1:
             raise DataError(f"usage meter ({meter_text!r}) and table ({rows[-1][-1]!r}) disagree")
-        return {"data_timestamp": int(now), "units": units, "used": used, "total": None, "raw": raw}
+        return Reading(used=used, total=None, units=units, data_timestamp=int(now), policy="unlimited", raw=raw)
     meter = _METER.search(meter_text or "")
     if not meter:
         raise DataError(f"cannot parse usage meter text {meter_text!r}")
@@ -164,15 +190,14 @@ def reading_from_page(meter_text: str, rows: list, *, now: float | None = None) 
         raise DataError(f"usage meter ({meter_text!r}) and table ({rows[-1][-1]!r}) use different units")
     if abs(remaining + used - total) > 1 and not (remaining == 0 and used >= total):
         raise DataError(f"usage meter ({meter_text!r}) and table ({rows[-1][-1]!r}) disagree")
-    return {"data_timestamp": int(now), "units": units, "used": used, "total": total, "raw": raw}
+    return Reading(used=used, total=total, units=units, data_timestamp=int(now), raw=raw)
 
 
-def format_reading(reading: Mapping[str, Any]) -> str:
+def format_reading(reading: Reading) -> str:
     """The one-line human summary, e.g. ``Used 224 of 1229 GB this month.``."""
-    units = reading["units"]
-    used = reading["used"]
+    units, used = reading.units, reading.used
     if used is None:
         return "Unlimited data plan: Xfinity shows no usage meter for it."
-    if reading["total"] is None:
+    if reading.total is None:
         return f"Used {used:g} {units} this month (unlimited data plan)."
-    return f"Used {used:g} of {reading['total']:g} {units} this month."
+    return f"Used {used:g} of {reading.total:g} {units} this month."

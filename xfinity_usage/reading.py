@@ -1,0 +1,129 @@
+"""The one value every source returns: a :class:`Reading` of this cycle's usage.
+
+Also the one place for what every part agrees on: units (:data:`UNIT_BYTES`),
+dates (:func:`parse_date`), numbers (:func:`finite_number`) and the
+unlimited-plan rule (:func:`is_unlimited`). Nothing here knows about
+browsers, HTTP or the CLI.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+from typing import Any, Mapping
+
+from dateutil import parser as dateparser
+
+from .errors import DataError
+
+#: Bytes in one of each unit the meter reports in (decimal, as Xfinity's meter counts).
+UNIT_BYTES = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+#: Units the meter is known to report in.
+KNOWN_UNITS = tuple(UNIT_BYTES)
+#: ``allowableUsage`` values that mean "no cap".
+UNLIMITED_ALLOWANCES = (0, 100000)
+
+
+def parse_date(text: Any) -> datetime.date:
+    """Parse ``10/01/2017``, ``2024-02-01`` or ``01-JUN-2026`` into a date; DataError otherwise."""
+    if not isinstance(text, str) or not text.strip():
+        raise DataError(f"usage month date is missing or not text: {text!r}")
+    try:
+        return dateparser.parse(text.strip(), dayfirst=False).date()
+    except (ValueError, OverflowError) as exc:
+        raise DataError(f"cannot parse usage month date {text!r}") from exc
+
+
+def finite_number(what: str, value: Any) -> float:
+    """``value`` as a finite, non-negative float; DataError otherwise (booleans are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DataError(f"{what} is not a number: {value!r}")
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise DataError(f"{what} is not a finite non-negative number: {value!r}")
+    return number
+
+
+def is_unlimited(policy: Any, allowance: Any) -> bool:
+    """True when a month with this policy name and allowance has no data cap."""
+    if str(policy or "").lower() == "unlimited":
+        return True
+    return allowance is None or allowance in UNLIMITED_ALLOWANCES
+
+
+def convert(value: float, units: str, to: str) -> float:
+    """``value`` in ``units`` expressed in ``to`` (e.g. ``convert(1, "TB", "GB") == 1000``)."""
+    try:
+        return value * UNIT_BYTES[units] / UNIT_BYTES[to]
+    except KeyError as exc:
+        raise ValueError(f"unknown unit {exc.args[0]!r}; expected one of {', '.join(KNOWN_UNITS)}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Month:
+    """One billing cycle as the site reports it. ``total`` is None on an unlimited plan."""
+
+    start: datetime.date
+    end: datetime.date
+    used: float
+    total: float | None
+    units: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Reading:
+    """This cycle's usage, as one source read it.
+
+    ``used`` is None only for a plan the site shows no meter for; ``total``
+    is None on an unlimited plan. ``cycle_start``/``cycle_end`` are None
+    when the source did not say (a scraped page). ``devices`` maps a
+    device id to its usage in ``units``. ``months`` holds every cycle the
+    source reported (past ones included), oldest first. ``source`` names
+    the route that produced it (``session``, ``browser``, ...); ``raw``
+    is the payload as sent.
+    """
+
+    used: float | None
+    total: float | None
+    units: str
+    data_timestamp: int
+    cycle_start: datetime.date | None = None
+    cycle_end: datetime.date | None = None
+    devices: Mapping[str, float] = dataclasses.field(default_factory=dict)
+    policy: str | None = None
+    source: str = ""
+    raw: Any = None
+    months: tuple[Month, ...] = ()
+
+    @property
+    def unlimited(self) -> bool:
+        """True when the plan has no cap."""
+        return self.total is None
+
+    def with_source(self, source: str) -> Reading:
+        """A copy naming ``source`` as the route that produced it."""
+        return dataclasses.replace(self, source=source)
+
+    def to_dict(self) -> dict:
+        """The JSON of 3.0.4's ``run()`` (``data_timestamp``, ``units``, ``used``, ``total``,
+        ``raw``) followed by the fields added since, dates as ISO strings."""
+        return {
+            "data_timestamp": self.data_timestamp,
+            "units": self.units,
+            "used": self.used,
+            "total": self.total,
+            "raw": self.raw,
+            "cycle_start": _iso(self.cycle_start),
+            "cycle_end": _iso(self.cycle_end),
+            "devices": [{"id": ident, "usage": usage} for ident, usage in self.devices.items()],
+            "policy": self.policy,
+            "source": self.source,
+        }
+
+
+def _iso(day: datetime.date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+__all__ = ["KNOWN_UNITS", "Month", "Reading", "UNIT_BYTES", "UNLIMITED_ALLOWANCES", "convert",
+           "finite_number", "is_unlimited", "parse_date"]

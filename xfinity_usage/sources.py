@@ -1,0 +1,163 @@
+"""Ways of reading the usage: each a :class:`Source` that returns a :class:`Reading`.
+
+:class:`~xfinity_usage.client.XfinityUsage` tries its sources in order and
+stops at the first that answers. A source returns None when it cannot
+answer this time (no saved session, session expired) and the next one
+should try; it raises an :class:`~xfinity_usage.errors.XfinityUsageError`
+when the answer is a failure the caller must hear about (bad password,
+Access Denied, the site changed).
+
+The two sources here:
+
+* :class:`SessionSource`: the saved cookies, over HTTPS, with no browser.
+* :class:`BrowserSource`: a real browser signs in and reads the usage.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+
+from .errors import XfinityUsageError
+from .files import ensure_private_dir, write_private
+from .reading import Reading
+from .retry import Backoff, Deadline
+from .secrets import Secret, mask
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Source(Protocol):
+    """One way of reading the usage."""
+
+    #: Short name, shown by ``-v`` and kept in :attr:`Reading.source`.
+    name: str
+
+    def read(self, deadline: Deadline) -> Reading | None:
+        """The reading, or None when this source cannot answer and the next should try."""
+
+
+class SessionSource:
+    """The saved session cookies, sent over HTTPS without a browser (TLS verified).
+
+    A transient failure (5xx, reset, timeout) is retried before giving up:
+    each browser sign-in that follows counts against the bot protection.
+    """
+
+    name = "session"
+
+    def __init__(self, cookie_file: str, urls: Mapping[str, str], *, retries: int = 3,
+                 ca_certs: str | None = None, backoff: Callable[[], Backoff] = Backoff):
+        self.cookie_file = cookie_file
+        self.urls = dict(urls)
+        self.retries = retries
+        self.ca_certs = ca_certs
+        self._new_backoff = backoff
+
+    def read(self, deadline: Deadline) -> Reading | None:
+        from .session import SessionExpired, fetch_usage, load_cookies
+        from .site import origin
+
+        cookies = load_cookies(self.cookie_file, origin(self.urls["HOME_URL"]))
+        if not cookies:
+            return None
+        backoff = self._new_backoff()
+        for attempt in range(1, self.retries + 2):
+            try:
+                reading = fetch_usage(self.urls, cookies, timeout=deadline.cap(10.0), ca_certs=self.ca_certs)
+            except SessionExpired as exc:
+                logger.info("saved session not usable (%s); logging in with the browser", exc)
+                return None
+            except XfinityUsageError as exc:
+                if not exc.transient or attempt > self.retries:
+                    logger.info("saved session request failed (%s); logging in with the browser", exc)
+                    return None
+                logger.info("saved session request failed (%s); retrying (%d of %d)", exc, attempt, self.retries)
+                backoff.wait(deadline)
+                continue
+            logger.info("usage read with the saved session (no browser)")
+            return reading.with_source(self.name)
+        return None
+
+
+class BrowserSource:
+    """A real browser signs in on the Xfinity site, saves the session cookies and reads the usage.
+
+    ``browser`` holds the keyword arguments of
+    :func:`~xfinity_usage.browsers.open_browser` besides the name;
+    ``timeouts`` tunes the site flow's waits (:class:`xfinity_usage.site.Timeouts`).
+    With ``debug_dir`` set, a failing page's screenshot and HTML (secrets
+    masked, mode 0600) are saved there.
+    """
+
+    name = "browser"
+
+    def __init__(self, browser_name: str, urls: Mapping[str, str], username: str, password: Secret,
+                 cookie_file: str, *, retries: int = 3, browser: Mapping[str, Any] | None = None,
+                 timeouts: Any = None, debug_dir: str | None = None):
+        self.browser_name = browser_name
+        self.urls = dict(urls)
+        self.username = username
+        self._password = password
+        self.cookie_file = cookie_file
+        self.retries = retries
+        self.browser = dict(browser or {})
+        self.timeouts = timeouts
+        self.debug_dir = debug_dir
+        #: Password submissions of the last read.
+        self.password_submissions = 0
+
+    def __repr__(self) -> str:
+        return f"BrowserSource({self.browser_name!r}, username={self.username!r})"
+
+    def read(self, deadline: Deadline) -> Reading:
+        from .browsers import open_browser
+        from .session import save_cookies
+        from .site import SiteFlow, origin
+
+        logger.info("starting %s", self.browser_name)
+        with open_browser(self.browser_name, **self.browser) as driver:
+            extra = {} if self.timeouts is None else {"timeouts": self.timeouts}
+            flow = SiteFlow(driver, self.urls, self.username, self._password, deadline,
+                            retries=self.retries, **extra)
+            try:
+                flow.login()
+                try:
+                    save_cookies(self.cookie_file, driver.get_cookies(), origin(self.urls["HOME_URL"]))
+                except OSError as exc:
+                    logger.warning("could not save cookies to %s: %s", self.cookie_file, exc.strerror)
+                reading = flow.read_usage()
+            except BaseException as exc:
+                if self.debug_dir and not isinstance(exc, KeyboardInterrupt):
+                    self._save_debug(driver)
+                raise
+            finally:
+                self.password_submissions = flow.password_submissions
+            logger.info("usage read with the browser from %s", flow.source)
+            return reading.with_source(self.name)
+
+    def _save_debug(self, driver: Any) -> None:
+        """Screenshot and HTML of the current page, secrets masked, mode 0600.
+
+        The username is starred in the page itself first, so the screenshot
+        does not show it either (the password field shows only dots).
+        """
+        from .site import mask_page
+
+        directory = self.debug_dir or ""
+        try:
+            ensure_private_dir(directory)
+            try:
+                mask_page(driver, [self.username])
+            except Exception as exc:  # noqa: BLE001 - the HTML is still masked below
+                logger.info("could not mask the page before the screenshot: %s", exc.__class__.__name__)
+            html = mask(driver.page_source or "", [self._password.reveal(), self.username])
+            write_private(os.path.join(directory, "failure.html"), html.encode("utf-8"))
+            write_private(os.path.join(directory, "failure.png"), driver.get_screenshot_as_png())
+            logger.info("saved the failing page to %s", directory)
+        except Exception as exc:  # noqa: BLE001 - debugging aid only
+            logger.warning("could not save debug artifacts: %s", exc)
+
+
+__all__ = ["BrowserSource", "SessionSource", "Source"]
