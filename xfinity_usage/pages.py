@@ -142,7 +142,7 @@ def classify(state: Mapping[str, Any], home_url: str) -> PageKind:
     hint = state.get("hint") or {}
     if BAD_PASSWORD_TEXT in (hint.get("text") or "") or BAD_PASSWORD_TEXT in text:
         return PageKind.BAD_PASSWORD
-    user = state.get("user")
+    user = state.get("user") or {}
     user_editable = _shown(user) and not user.get("disabled")
     if _shown(state.get("passwd")):
         return PageKind.ONE_PAGE if user_editable else PageKind.PASSWORD
