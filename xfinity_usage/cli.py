@@ -239,12 +239,12 @@ def run(args: argparse.Namespace, env: Environment) -> int:
 
     reading = _fetch(args, env)
     report = _record_and_report(args, env, reading)
-    code = ExitCode.OK
+    code: int = ExitCode.OK
     out = []
     if _check_mode(args):
         from .report import check_state
 
-        state, line = check_state(report, args.warn, args.crit, args.on)
+        state, line = check_state(report or {}, args.warn, args.crit, args.on)
         out.append(line)
         code = int(state)
     if args.report and args.json:
@@ -252,7 +252,7 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     elif args.report:
         from .report import render_text
 
-        out.append(render_text(report).rstrip("\n"))
+        out.append(render_text(report or {}).rstrip("\n"))
     elif args.json:
         out.append(json.dumps(reading.to_dict(), indent=2, sort_keys=True))
     elif not _check_mode(args):

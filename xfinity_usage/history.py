@@ -306,7 +306,8 @@ class HistoryStore:
         (epoch seconds) keeps readings taken at or after it.
         """
         query = "SELECT timestamp, cycle_start, cycle_end, used, total, units FROM readings"
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[Any] = []
         if cycle_start is not None:
             clauses.append("cycle_start = ?")
             params.append(_iso(cycle_start))
@@ -364,7 +365,7 @@ class HistoryStore:
         """Close the database (idempotent)."""
         if self._db is not None:
             self._db.close()
-            self._db = None
+            self._db = None  # type: ignore[assignment]  # closed: any later use fails loudly
 
     def __enter__(self) -> "HistoryStore":
         return self

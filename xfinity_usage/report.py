@@ -14,7 +14,7 @@ import enum
 import math
 import textwrap
 import time
-from typing import Any, List, Mapping, Optional, Tuple
+from typing import Any, List, Mapping, Optional, Tuple, cast
 
 from . import projection as proj
 from .history import MonthlyTotal, cycle_of, month_totals
@@ -103,16 +103,16 @@ def _dated(reading: Reading, zone: datetime.tzinfo) -> Reading:
 
 def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal], now: float,
              zone: datetime.tzinfo, notes: List[str]) -> dict:
-    start, end, as_of, used, total = (current.cycle_start, current.cycle_end, current.data_timestamp,
-                                      current.used, current.total)
+    # build_report passes only dated readings with a figure (see _dated).
+    start, end = cast(datetime.date, current.cycle_start), cast(datetime.date, current.cycle_end)
+    as_of, used, total = current.data_timestamp, cast(float, current.used), current.total
     elapsed, left = proj.days_elapsed_and_left(start, end, as_of, zone)
     daily = proj.daily_usage(cycle, start, end, zone)
     average = proj.average_per_day(used, start, as_of, zone)
     rate = proj.rate_last_24h(cycle, as_of, cycle_start=start, cycle_end=end, tz=zone)
     projection = proj.project(used, as_of, end, rate_24h=rate, average=average, tz=zone)
-    capped = total is not None and total > 0
-    remaining = total - used if capped else None
-    budget = proj.daily_budget(remaining, left) if capped else None
+    remaining = total - used if total else None
+    budget = proj.daily_budget(remaining, left) if remaining is not None else None
 
     first = cycle[0].data_timestamp
     if len(cycle) < 2:
@@ -121,12 +121,12 @@ def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal],
     elif first - proj.midnight(start, zone) > proj.DAY:
         notes.append(f"no readings before {_local(first, zone)}: usage per day until then is spread "
                      "evenly from the start of the cycle")
-    drops = sum(1 for a, b in zip(cycle, cycle[1:]) if b.used < a.used)
+    drops = sum(1 for a, b in zip(cycle, cycle[1:]) if cast(float, b.used) < cast(float, a.used))
     if drops:
         notes.append(f"Xfinity lowered its figure {drops} time(s) this cycle (corrections): "
                      "no negative usage is counted")
     notes.extend(projection.notes)
-    if not capped:
+    if remaining is None:
         notes.append("unlimited plan: no cap, so no percentage or daily budget")
     elif remaining < 0:
         notes.append(f"over the cap by {_num(-remaining)} {current.units}")
@@ -139,7 +139,7 @@ def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal],
         "used": used,
         "total": total,
         "units": current.units,
-        "percent": _round(used / total * 100, 2) if capped else None,
+        "percent": _round(used / total * 100, 2) if total else None,
         "remaining": _round(remaining),
         "cycle_start": start.isoformat(),
         "cycle_end": end.isoformat(),
@@ -183,14 +183,15 @@ def _cycle_readings(cycle: List[Reading], current: Reading, notes: List[str]) ->
 
 
 def _last_per_cycle(readings: List[Reading]) -> List[MonthlyTotal]:
-    last = {}
+    last: dict = {}
     for r in sorted(readings, key=lambda r: r.data_timestamp):
-        last[r.cycle_start] = MonthlyTotal(r.cycle_start, r.cycle_end, r.used, r.total, r.units, r.data_timestamp)
+        last[r.cycle_start] = MonthlyTotal(cast(datetime.date, r.cycle_start), cast(datetime.date, r.cycle_end),
+                                           cast(float, r.used), r.total, r.units, r.data_timestamp)
     return list(last.values())
 
 
 def _merge_months(*lists: List[MonthlyTotal]) -> List[MonthlyTotal]:
-    best = {}
+    best: dict = {}
     for months in lists:
         for m in months:
             if m.start not in best or m.as_of > best[m.start].as_of:
@@ -323,7 +324,7 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
         state, reason = State.UNKNOWN, "no cap to compare against (unlimited plan): "
     elif thresholds and value is None:
         state, reason = State.UNKNOWN, "no projection yet (the cycle has only just begun): "
-    elif thresholds:
+    elif thresholds and total:
         share = value / total * 100
         if crit is not None and share > crit:
             state = State.CRITICAL
