@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     SITE_CHANGED = 7        #: an expected page element or JSON endpoint is gone
     BROWSER = 8             #: no usable browser or driver
     GRAPHITE = 9            #: the reading was fetched but the Graphite push failed
+    SIGN_IN_EXPIRED = 10    #: the app sign-in was revoked or expired: run --app-sign-in again
     INTERRUPTED = 130       #: SIGINT/SIGTERM
 
 
@@ -102,3 +103,11 @@ class GraphiteError(XfinityUsageError):
     label = "graphite"
 
     exit_code = ExitCode.GRAPHITE
+
+
+class SignInExpiredError(XfinityUsageError):
+    """The app's refresh token (or sign-in code) was refused as expired or revoked (``invalid_grant``)."""
+
+    label = "sign-in expired"
+
+    exit_code = ExitCode.SIGN_IN_EXPIRED
