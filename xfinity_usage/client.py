@@ -16,6 +16,10 @@ from .sources import BrowserSource, SessionSource, Source
 logger = logging.getLogger(__name__)
 
 URL_KEYS = ("HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL", "USAGE_PAGE_URL")
+#: The app's URLs (see :mod:`xfinity_usage.oauth`), overridable like the site's.
+APP_URL_KEYS = ("APP_AUTHORIZE_URL", "APP_TOKEN_URL", "APP_GRAPHQL_URL")
+#: Values of ``source``.
+SOURCE_CHOICES = ("auto", "app", "browser")
 
 
 class XfinityUsage:
@@ -42,6 +46,11 @@ class XfinityUsage:
     :param timeouts: the browser flow's waits (:class:`xfinity_usage.site.Timeouts`), e.g. shorter in tests.
     :param sources: the :class:`~xfinity_usage.sources.Source` s to try, in order, instead of
         the saved session and the browser.
+    :param source: ``auto`` (the app's API when ``token_file`` exists, else the saved session
+        and then the browser), ``app`` or ``browser`` (the saved session, then the browser).
+    :param token_file: the app sign-in's token file (default
+        ``$XDG_CONFIG_HOME/xfinity-usage/app-token.json``; see :mod:`xfinity_usage.app`).
+    :param client_secret: the app's client secret, if not the one saved with the tokens.
     """
 
     HOME_URL = "https://customer.xfinity.com/"
@@ -50,17 +59,32 @@ class XfinityUsage:
     LEGACY_USAGE_JSON_URL = "https://customer.xfinity.com/apis/services/internet/usage"
     USAGE_PAGE_URL = "https://customer.xfinity.com/#/services/internet"
 
-    def __init__(self, username: str, password: str, debug: bool = False,
+    def __init__(self, username: str = "", password: str = "", debug: bool = False,
                  cookie_file: Optional[str] = None, browser_name: str = "firefox-headless", *,
                  urls: Optional[Mapping[str, str]] = None, reuse_session: bool = True,
                  timeout: float = 180.0, retries: int = 3, debug_dir: Optional[str] = None,
                  driver_path: Optional[str] = None, browser_path: Optional[str] = None,
                  ca_certs: Optional[str] = None, cooldown: float = 3600.0, force: bool = False,
-                 timeouts: Any = None, sources: Optional[Sequence[Source]] = None):
-        if not username:
-            raise ConfigError("no Xfinity username given; set XFINITY_USER")
-        if not password:
-            raise ConfigError("no Xfinity password given; set XFINITY_PASSWORD or XFINITY_PASSWORD_FILE")
+                 timeouts: Any = None, sources: Optional[Sequence[Source]] = None,
+                 source: str = "auto", token_file: Optional[str] = None, client_secret: Optional[str] = None):
+        if source not in SOURCE_CHOICES:
+            raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCE_CHOICES)}")
+        if token_file is None:
+            from .tokens import default_token_file
+
+            token_file = default_token_file()
+        self.source = source
+        self.token_file = token_file
+        self._client_secret = Secret(client_secret or "")
+        self.app_urls: dict = {}
+        for key, value in (urls or {}).items():
+            if key in APP_URL_KEYS:
+                self.app_urls[key] = value
+        if sources is not None or not self._app_route():  # the app's route needs no username or password
+            if not username:
+                raise ConfigError("no Xfinity username given; set XFINITY_USER")
+            if not password:
+                raise ConfigError("no Xfinity password given; set XFINITY_PASSWORD or XFINITY_PASSWORD_FILE")
         from .browsers import BROWSERS
 
         if browser_name not in BROWSERS:
@@ -75,9 +99,10 @@ class XfinityUsage:
         self.cookie_file = cookie_file
         self.browser_name = browser_name
         for key, value in (urls or {}).items():
-            if key not in URL_KEYS:
-                raise ConfigError(f"unknown URL {key!r}; expected one of {', '.join(URL_KEYS)}")
-            setattr(self, key, value)
+            if key not in URL_KEYS + APP_URL_KEYS:
+                raise ConfigError(f"unknown URL {key!r}; expected one of {', '.join(URL_KEYS + APP_URL_KEYS)}")
+            if key in URL_KEYS:
+                setattr(self, key, value)
         self.reuse_session = reuse_session
         self.timeout = timeout
         self.retries = retries
@@ -111,6 +136,11 @@ class XfinityUsage:
         session (unless ``reuse_session`` is off) and then the browser."""
         if self._sources is not None:
             return list(self._sources)
+        if self._app_route():
+            from .app import AppSource
+
+            return [AppSource(self.token_file, urls=self.app_urls, client_secret=self._client_secret.reveal(),
+                              retries=self.retries, ca_certs=self.ca_certs)]
         found: list[Source] = []
         if self.reuse_session:
             found.append(SessionSource(self.cookie_file, self.urls, retries=self.retries, ca_certs=self.ca_certs))
@@ -121,6 +151,10 @@ class XfinityUsage:
             browser={"driver_path": self.driver_path, "binary_path": self.browser_path,
                      "page_load_timeout": min(60.0, self.timeout)}))
         return found
+
+    def _app_route(self) -> bool:
+        """True when :meth:`sources` is the app's API (``source="app"``, or ``auto`` with a token file)."""
+        return self.source == "app" or (self.source == "auto" and os.path.exists(self.token_file))
 
     def read(self) -> Reading:
         """This month's usage from the first source that answers.

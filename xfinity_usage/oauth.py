@@ -187,7 +187,7 @@ def tokens_from_answer(answer: Any, now: float, previous: Tokens | None = None) 
         expires_at = now + float(expires_in)
     else:
         expires_at = jwt_expiry(answer["id_token"]) or now
-    return Tokens(access_token=answer["access_token"], refresh_token=refresh, id_token=answer["id_token"],
+    return Tokens(access_token=answer["access_token"], refresh_token=str(refresh), id_token=answer["id_token"],
                   expires_at=expires_at,
                   activity_id=str(answer.get("activity_id") or (previous.activity_id if previous else "")))
 
