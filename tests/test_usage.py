@@ -128,3 +128,12 @@ def test_page_reading_unlimited():
 def test_page_reading_rejects_inconsistent(meter, rows):
     with pytest.raises(DataError):
         reading_from_page(meter, rows, now=NOW)
+
+
+def test_units_count_in_1024s():
+    from xfinity_usage.reading import UNIT_BYTES, convert
+
+    assert round(convert(1.2, "TB", "GB")) == 1229  # Xfinity's "1.2 TB" plan
+    assert convert(1, "GB", "MB") == 1024 and UNIT_BYTES["GB"] == 2**30
+    with pytest.raises(ValueError, match="parsecs"):
+        convert(1, "parsecs", "GB")

@@ -16,8 +16,9 @@ from dateutil import parser as dateparser
 
 from .errors import DataError
 
-#: Bytes in one of each unit the meter reports in (decimal, as Xfinity's meter counts).
-UNIT_BYTES = {"KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
+#: Bytes in one of each unit the meter reports in. Xfinity counts in 1024s:
+#: its "1.2 TB" plan is 1229 GB (1.2 * 1024).
+UNIT_BYTES = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}
 #: Units the meter is known to report in.
 KNOWN_UNITS = tuple(UNIT_BYTES)
 #: ``allowableUsage`` values that mean "no cap".
@@ -52,7 +53,7 @@ def is_unlimited(policy: Any, allowance: Any) -> bool:
 
 
 def convert(value: float, units: str, to: str) -> float:
-    """``value`` in ``units`` expressed in ``to`` (e.g. ``convert(1, "TB", "GB") == 1000``)."""
+    """``value`` in ``units`` expressed in ``to`` (e.g. ``convert(1, "TB", "GB") == 1024``)."""
     try:
         return value * UNIT_BYTES[units] / UNIT_BYTES[to]
     except KeyError as exc:
