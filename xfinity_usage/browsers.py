@@ -402,8 +402,12 @@ def _require_display(name: str) -> None:
 
 @contextlib.contextmanager
 def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: Optional[str] = None,
-                 page_load_timeout: float = 30.0) -> Iterator[Any]:
-    """Start the browser; always quit it and remove its temp profile on exit, success or exception (incl. KeyboardInterrupt)."""
+                 page_load_timeout: float = 30.0, network_log: bool = False) -> Iterator[Any]:
+    """Start the browser; always quit it and remove its temp profile on exit, success or exception (incl. KeyboardInterrupt).
+
+    ``network_log`` keeps Chrome's performance log (``driver.get_log("performance")``), where
+    the app sign-in finds the redirect to ``xfinitydigitalhome://``; other browsers ignore it.
+    """
     family = _family(name)
     headless = name.endswith("-headless")
     if family in ("chrome", "firefox") and not headless:
@@ -426,7 +430,8 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
     try:
         try:
             starter = {"chrome": _start_chrome, "firefox": _start_firefox, "phantomjs": _start_phantomjs}[family]
-            run.driver = starter(run, driver, binary, headless)
+            extra = {"network_log": True} if network_log and family == "chrome" else {}
+            run.driver = starter(run, driver, binary, headless, **extra)
             run.track()
             run.driver.set_window_size(*WINDOW_SIZE)
             run.driver.set_page_load_timeout(page_load_timeout)
@@ -462,7 +467,7 @@ def _chrome_user_agent(binary: str) -> Optional[str]:
             f"Chrome/{match.group(1)}.0.0.0 Safari/537.36")
 
 
-def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
+def _start_chrome(run: _Run, driver: str, binary: str, headless: bool, network_log: bool = False) -> Any:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -493,6 +498,8 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     for argument in arguments:
         options.add_argument(argument)
     options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
+    if network_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL,
                                 env=run.environment(CHROME_CONFIG_HOME=run.config),
                                 popen_kw={"start_new_session": True})
