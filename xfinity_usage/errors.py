@@ -21,7 +21,10 @@ class ExitCode(enum.IntEnum):
     BROWSER = 8             #: no usable browser or driver
     GRAPHITE = 9            #: the reading was fetched but the Graphite push failed
     SIGN_IN_EXPIRED = 10    #: the app sign-in was revoked or expired: run --app-sign-in again
+    MQTT = 11               #: the reading was fetched but the MQTT broker did not take it
+    HISTORY = 12            #: the history database cannot be opened, created or understood
     INTERRUPTED = 130       #: SIGINT/SIGTERM
+    CLOSED_PIPE = 141       #: standard output was closed early (e.g. ``| head``); nothing is said
 
 
 class XfinityUsageError(Exception):
