@@ -33,6 +33,8 @@ environment:
   XFINITY_USER            the Xfinity ID (username)
   XFINITY_PASSWORD        its password
   XFINITY_PASSWORD_FILE   a file holding the password (used when XFINITY_PASSWORD is unset)
+  XFINITY_CLIENT_SECRET   the Xfinity app's client secret (--app-sign-in; kept in the token file)
+  XFINITY_CLIENT_SECRET_FILE  a file holding it (used when XFINITY_CLIENT_SECRET is unset)
 
 exit codes:
 """ + "\n".join(f"  {code.value:<3} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
@@ -89,6 +91,15 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     run.add_argument("--site-urls", metavar="FILE",
                      help="JSON file overriding the site's URLs (HOME_URL, LOGIN_URL, USAGE_JSON_URL, "
                           "LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL), e.g. to use a simulated site")
+    app = p.add_argument_group("the Xfinity app's route (no browser after a one-time sign-in)")
+    app.add_argument("--source", choices=("auto", "app", "browser"), default="auto",
+                     help="auto (default): the app's API when the token file exists, else the saved "
+                          "session and then the browser; app; browser")
+    app.add_argument("--token-file", metavar="PATH", default=None,
+                     help="the app sign-in's tokens (default: $XDG_CONFIG_HOME/xfinity-usage/app-token.json)")
+    app.add_argument("--app-sign-in", action="store_true",
+                     help="sign in the way the Xfinity app does, save the tokens, then read the usage; with "
+                          "-b chrome the sign-in happens in that window, else paste the final address")
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
     run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
     return p
@@ -151,10 +162,11 @@ class Environment:
     """What a run reads and writes outside itself; tests pass their own (httpie's pattern)."""
 
     def __init__(self, env: Optional[Mapping[str, str]] = None, stdout: Optional[IO[str]] = None,
-                 stderr: Optional[IO[str]] = None):
+                 stderr: Optional[IO[str]] = None, stdin: Optional[IO[str]] = None):
         self.env = dict(os.environ if env is None else env)
         self.stdout = stdout or sys.stdout
         self.stderr = stderr or sys.stderr
+        self.stdin = stdin or sys.stdin
         #: Strings masked in every log line and error message (filled in as they become known).
         self.secrets: list[str] = []
 
@@ -166,6 +178,12 @@ def _fetch(args: argparse.Namespace, env: Environment) -> Reading:
                   timeout=args.timeout, retries=args.retries, debug_dir=args.debug_dir,
                   driver_path=args.driver_path, browser_path=args.browser_path,
                   force=args.force)
+    if args.app_sign_in and args.source == "browser":
+        raise ConfigError("--app-sign-in reads with the app's API: leave out --source browser")
+    if args.demo and (args.source == "app" or args.app_sign_in):
+        from .app_cli import demo_app
+
+        return demo_app(args, env, common)
     if args.demo:
         from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
 
@@ -175,11 +193,17 @@ def _fetch(args: argparse.Namespace, env: Environment) -> Reading:
                                   urls=site.urls, **common)
             return client.read()
     from .session import default_cookie_file
+    from .tokens import default_token_file
 
+    token_file = args.token_file or default_token_file(env.env)
+    if args.app_sign_in or args.source == "app" or (args.source == "auto" and os.path.exists(token_file)):
+        from .app_cli import read_app
+
+        return read_app(args, env, common, token_file, _site_urls(args.site_urls))
     user, password = read_credentials(env.env)
     env.secrets.extend([password, user])
     client = XfinityUsage(user, password, cookie_file=args.cookie_file or default_cookie_file(env.env),
-                          urls=_site_urls(args.site_urls), **common)
+                          urls=_site_urls(args.site_urls), source="browser", token_file=token_file, **common)
     return client.read()
 
 
@@ -280,6 +304,7 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
         return int(ExitCode.USAGE)
     secrets = env.secrets
     secrets.append(env.env.get("XFINITY_PASSWORD", ""))
+    secrets.append(env.env.get("XFINITY_CLIENT_SECRET", ""))
     handler = setup_logging(args.verbose, env.stderr, secrets)
     try:
         return int(run(args, env))

@@ -1,0 +1,140 @@
+"""The CLI's side of the app route: ``--app-sign-in``, ``--source app`` and ``--demo --source app``.
+
+Kept out of :mod:`xfinity_usage.cli` so that a plain run never imports it.
+The client secret comes only from the environment (``XFINITY_CLIENT_SECRET``
+or ``XFINITY_CLIENT_SECRET_FILE``), never from a flag; it, the tokens and
+the pasted code are added to the run's masked strings as soon as known.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import tempfile
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+
+from .errors import ConfigError
+from .retry import Deadline
+
+if TYPE_CHECKING:
+    from .cli import Environment
+    from .reading import Reading
+
+#: Browsers the sign-in opens a window in (the others print the address instead).
+WINDOWED = ("chrome", "firefox")
+#: Seconds a person has for the sign-in (at least; --timeout may give more).
+SIGN_IN_SECONDS = 600.0
+_CODE = re.compile(r"oi-[A-Za-z0-9._~-]+")
+
+
+def read_client_secret(env: Mapping[str, str]) -> str:
+    """``XFINITY_CLIENT_SECRET``, else the content of ``XFINITY_CLIENT_SECRET_FILE``, else ``""``."""
+    secret = env.get("XFINITY_CLIENT_SECRET", "")
+    path = env.get("XFINITY_CLIENT_SECRET_FILE")
+    if not secret and path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                secret = handle.read().strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read XFINITY_CLIENT_SECRET_FILE {path}: {exc.strerror}") from None
+    return secret
+
+
+def _ask_on_terminal(env: "Environment") -> Callable[[str], str]:
+    def ask(url: str) -> str:
+        env.stdout.write(
+            "Open this address in a browser and sign in to Xfinity:\n\n"
+            f"{url}\n\n"
+            "The sign-in ends on an address starting with xfinitydigitalhome://auth?code=oi-... that the "
+            "browser cannot open (see it in the developer tools' Network tab, in the Location header of the "
+            "last redirect). Paste that address, or the code alone, and press Enter:\n")
+        env.stdout.flush()
+        line = env.stdin.readline()
+        env.secrets.extend(_CODE.findall(line))
+        return line
+
+    return ask
+
+
+def _ask_in_browser(args: argparse.Namespace, deadline: Deadline, stack: Any) -> Callable[[str], str]:
+    from .app_browser import capture_redirect
+    from .browsers import open_browser
+
+    def ask(url: str) -> str:
+        driver = stack.enter_context(open_browser(args.browser, driver_path=args.driver_path,
+                                                  binary_path=args.browser_path, network_log=True))
+        return capture_redirect(driver, url, deadline)
+
+    return ask
+
+
+def _sign_in(args: argparse.Namespace, env: "Environment", token_file: str, secret: str,
+             urls: Optional[Mapping[str, str]], ask: Optional[Callable[[str], str]] = None) -> None:
+    import contextlib
+
+    from .app import sign_in
+
+    deadline = Deadline(max(args.timeout, SIGN_IN_SECONDS))
+    with contextlib.ExitStack() as stack:
+        if ask is None:
+            ask = _ask_in_browser(args, deadline, stack) if args.browser in WINDOWED else _ask_on_terminal(env)
+        tokens = sign_in(token_file, secret, ask, urls=urls, deadline=deadline, retries=args.retries)
+    env.secrets.extend([tokens.access_token, tokens.refresh_token, tokens.id_token])
+    env.stderr.write(f"signed in the way the Xfinity app does; the tokens are in {token_file}\n")
+
+
+def _remember_saved(env: "Environment", token_file: str) -> None:
+    """Mask the saved tokens (and secret) in this run's logs and errors too."""
+    from .tokens import TokenFile
+
+    try:
+        tokens, secret = TokenFile(token_file).load()
+    except ConfigError:
+        return
+    env.secrets.extend([tokens.access_token, tokens.refresh_token, tokens.id_token, secret])
+
+
+def read_app(args: argparse.Namespace, env: "Environment", common: dict, token_file: str,
+             urls: Optional[Mapping[str, str]]) -> "Reading":
+    """``--source app`` (or auto with a token file), after ``--app-sign-in`` when asked."""
+    from .client import XfinityUsage
+
+    secret = read_client_secret(env.env)
+    env.secrets.append(secret)
+    if args.app_sign_in:
+        if not secret:
+            raise ConfigError("--app-sign-in needs the app's client secret: set XFINITY_CLIENT_SECRET or "
+                              "XFINITY_CLIENT_SECRET_FILE")
+        _sign_in(args, env, token_file, secret, urls)
+    _remember_saved(env, token_file)
+    client = XfinityUsage(source="app", token_file=token_file, client_secret=secret or None, urls=urls,
+                          cookie_file=args.cookie_file or os.path.join(os.path.dirname(token_file), "cookies.json"),
+                          **common)
+    return client.read()
+
+
+def demo_app(args: argparse.Namespace, env: "Environment", common: dict) -> "Reading":
+    """``--demo --source app``: the whole sign-in and a reading against the simulated app, no input needed.
+
+    With ``--app-sign-in -b chrome`` the sign-in happens in that window (the
+    demo account's ID and password are shown on stderr); otherwise the
+    simulated person signs in by themselves.
+    """
+    from .client import XfinityUsage
+    from .simulator.app import SimulatedApp
+
+    with SimulatedApp() as app, tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
+        env.secrets.append(app.client_secret)
+        token_file = args.token_file or os.path.join(tmp, "app-token.json")
+        ask = None
+        if args.app_sign_in and args.browser in WINDOWED:
+            env.stderr.write(f"demo: sign in as {app.username} with the password {app.password}\n")
+        else:
+            ask = app.user_sign_in
+        _sign_in(args, env, token_file, app.client_secret, app.urls, ask)
+        client = XfinityUsage(source="app", token_file=token_file, urls=app.urls,
+                              cookie_file=os.path.join(tmp, "cookies.json"), **common)
+        return client.read()
+
+
+__all__ = ["demo_app", "read_app", "read_client_secret"]
