@@ -22,6 +22,9 @@ class ExitCode(enum.IntEnum):
     GRAPHITE = 9            #: the reading was fetched but the Graphite push failed
     SIGN_IN_EXPIRED = 10    #: the app sign-in was revoked or expired: run --app-sign-in again
     MQTT = 11               #: the reading was fetched but the MQTT broker did not take it
+    PROMETHEUS = 12         #: the reading was fetched but the Prometheus export failed
+    LOCKED = 13             #: another --interval process already runs for this account
+    MQTT = 11               #: the reading was fetched but the MQTT broker did not take it
     HISTORY = 12            #: the history database cannot be opened, created or understood
     INTERRUPTED = 130       #: SIGINT/SIGTERM
     CLOSED_PIPE = 141       #: standard output was closed early (e.g. ``| head``); nothing is said
@@ -114,3 +117,27 @@ class SignInExpiredError(XfinityUsageError):
     label = "sign-in expired"
 
     exit_code = ExitCode.SIGN_IN_EXPIRED
+
+
+class MqttError(XfinityUsageError):
+    """Publishing to the MQTT broker failed: no connection, refused, or no acknowledgement."""
+
+    label = "mqtt"
+
+    exit_code = ExitCode.MQTT
+
+
+class PrometheusError(XfinityUsageError):
+    """Writing the Prometheus textfile or serving ``/metrics`` failed."""
+
+    label = "prometheus"
+
+    exit_code = ExitCode.PROMETHEUS
+
+
+class LockedError(XfinityUsageError):
+    """Another long-running process (``--interval``) holds this account's lock."""
+
+    label = "locked"
+
+    exit_code = ExitCode.LOCKED
