@@ -22,10 +22,9 @@ class ExitCode(enum.IntEnum):
     GRAPHITE = 9            #: the reading was fetched but the Graphite push failed
     SIGN_IN_EXPIRED = 10    #: the app sign-in was revoked or expired: run --app-sign-in again
     MQTT = 11               #: the reading was fetched but the MQTT broker did not take it
-    PROMETHEUS = 12         #: the reading was fetched but the Prometheus export failed
-    LOCKED = 13             #: another --interval process already runs for this account
-    MQTT = 11               #: the reading was fetched but the MQTT broker did not take it
     HISTORY = 12            #: the history database cannot be opened, created or understood
+    PROMETHEUS = 13         #: the reading was fetched but the Prometheus export failed
+    LOCKED = 14             #: another --interval process already runs for this account
     INTERRUPTED = 130       #: SIGINT/SIGTERM
     CLOSED_PIPE = 141       #: standard output was closed early (e.g. ``| head``); nothing is said
 
