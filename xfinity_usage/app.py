@@ -42,7 +42,8 @@ API_HEADERS = {
 }
 #: Seconds before its expiry an access token is no longer used.
 REFRESH_MARGIN = 300.0
-#: The reading's unit: the app reports GB, TB or MB; like the original, everything becomes GB.
+#: The reading's unit: the app reports GB, TB or MB; like the original, everything becomes GB
+#: (with :func:`~xfinity_usage.reading.convert`, which counts in 1024s).
 UNITS = "GB"
 USAGE_PATH = "data.accountByServiceAccountId.internet.usage.monthlyUsage"
 

@@ -202,7 +202,7 @@ class SimulatedApp:
         start = self.today.replace(day=1)
         for index, (used, allowance) in enumerate(MONTHS_GB):
             end = start.replace(day=calendar.monthrange(start.year, start.month)[1])
-            scale = 1000.0 if self.units == "TB" else 1.0
+            scale = 1024.0 if self.units == "TB" else 1.0  # the project counts in 1024s (reading.UNIT_BYTES)
             months.append({
                 "policy": "unlimited" if self.unlimited else "limited",
                 "month": start.month, "year": start.year,
