@@ -310,3 +310,30 @@ def test_secrets_never_leak(app, home):
         for secret in secrets:
             assert secret and secret not in text, f"a secret leaked into {where}"
     assert "INFO xfinity_usage.app" in err2 and "Traceback" in err3   # -vv really logged
+
+
+@pytest.mark.e2e
+def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
+    from xfinity_usage.app_browser import capture_redirect
+    from xfinity_usage.browsers import open_browser
+
+    path = str(token_path(home))
+    with open_browser("chrome", network_log=True) as driver:
+        def person():  # the person types into the window the tool opened
+            from selenium.webdriver.support.ui import WebDriverWait
+            WebDriverWait(driver, 20).until(lambda d: d.find_elements("id", "user"))
+            driver.find_element("id", "user").send_keys(app.username)
+            driver.find_element("id", "passwd").send_keys(app.password)
+            driver.find_element("id", "sign_in").click()
+
+        def ask(url):
+            helper = threading.Thread(target=person)
+            helper.start()
+            try:
+                return capture_redirect(driver, url, Deadline(30))
+            finally:
+                helper.join(30)
+
+        sign_in(path, app.client_secret, ask, urls=app.urls)
+    assert app.state.grants == ["authorization_code"]
+    assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 312.0
