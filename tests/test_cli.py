@@ -91,7 +91,8 @@ def test_each_error_one_line_and_its_exit_code(monkeypatch, exc_class):
     monkeypatch.setattr(cli, "_fetch", fail)
     code, out, err = run_cli([], {"XFINITY_USER": "user@example.com", "XFINITY_PASSWORD": "pw-123456"})
     assert code == exc_class.exit_code
-    assert err == f"xfinity-usage: {exc_class.label}: what happened; what to do\n"
+    hint = "; check XFINITY_USER and XFINITY_PASSWORD" if exc_class is errors.BadCredentialsError else ""
+    assert err == f"xfinity-usage: {exc_class.label}: what happened; what to do{hint}\n"
     assert out == ""
 
 
@@ -220,8 +221,9 @@ def test_nagios_unknown_on_failure(monkeypatch):
     assert code == 3 and out.startswith("XFINITY USAGE UNKNOWN - site unavailable: site down")
 
 
-def test_warn_above_crit_is_a_usage_error():
-    assert run_cli(["--warn", "90", "--crit", "80"])[0] == ExitCode.USAGE
+def test_warn_above_crit_is_unknown_for_nagios():
+    code, out, err = run_cli(["--warn", "90", "--crit", "80"])
+    assert code == 3 and out.startswith("XFINITY USAGE UNKNOWN - ") and "--warn (90)" in err
 
 
 def test_no_history_writes_nothing(history_env, tmp_path):

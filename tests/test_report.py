@@ -284,11 +284,11 @@ def test_no_thresholds_is_ok():
     assert line.startswith("XFINITY USAGE OK - 504 of 1229 GB (41%), projected 1440 GB (117%) | used=504GB;;;0;1229")
 
 
-def test_unlimited_with_thresholds_is_unknown():
+def test_unlimited_with_thresholds_is_ok_with_a_note():
     r = report_at(812.0, 1304.0, total=None)
     state, line = check_state(r, warn=80, crit=90)
-    assert state == State.UNKNOWN
-    assert line == ("XFINITY USAGE UNKNOWN - no cap to compare against (unlimited plan): 812 GB used "
+    assert state == State.OK
+    assert line == ("XFINITY USAGE OK - unlimited plan, no cap to compare against: 812 GB used "
                     "(unlimited plan), projected 1304 GB | used=812GB;;;0; projected=1304GB;;;0;")
     assert check_state(r)[0] == State.OK
 

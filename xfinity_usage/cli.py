@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import logging
 import os
 import sys
 import tempfile
+import time
 from typing import IO, TYPE_CHECKING, Mapping, Optional, Sequence
 
 from .browsers import BROWSERS, DEFAULT_BROWSER  # light: Selenium is imported only to start one
@@ -21,7 +23,8 @@ from .errors import ConfigError, ExitCode, XfinityUsageError
 from .secrets import mask
 from .version import __version__
 
-if TYPE_CHECKING:  # the reading module loads dateutil: keep --version cheap
+if TYPE_CHECKING:  # these load dateutil and sqlite3: keep --version cheap
+    from .history import HistoryStore
     from .reading import Reading
 
 logger = logging.getLogger(__name__)
@@ -37,7 +40,11 @@ environment:
   XFINITY_CLIENT_SECRET_FILE  a file holding it (used when XFINITY_CLIENT_SECRET is unset)
 
 exit codes:
-""" + "\n".join(f"  {code.value:<3} {code.name.lower().replace('_', ' ')}" for code in ExitCode)
+""" + "\n".join(f"  {code.value:<3} {code.name.lower().replace('_', ' ')}" for code in ExitCode) + """
+
+exit codes with --warn/--crit (Nagios plugin states):
+  0   OK        1   WARNING   2   CRITICAL
+  3   UNKNOWN   any failure to get a figure, and any usage error"""
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -57,7 +64,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("-j", "--json", action="store_true", help="print the full reading as JSON")
     p.add_argument("-g", "--graphite", action="store_true", help="send the reading to Graphite")
     p.add_argument("-H", "--graphite-host", default="127.0.0.1", help="Graphite host (default: 127.0.0.1)")
-    p.add_argument("-P", "--graphite-port", type=int, default=2003, help="Graphite plaintext port (default: 2003)")
+    p.add_argument("-P", "--graphite-port", type=_port, default=2003, help="Graphite plaintext port (default: 2003)")
     p.add_argument("-p", "--graphite-prefix", default="xfinity", help="Graphite metric prefix (default: xfinity)")
     hist = p.add_argument_group("history, report and alerts")
     hist.add_argument("--history-db", metavar="PATH", default=None,
@@ -73,14 +80,16 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     hist.add_argument("--on", choices=("projected", "used"), default="projected",
                       help="what --warn/--crit compare: the projected end-of-cycle usage (default) or the "
                            "current figure")
+    hist.add_argument("--offline", action="store_true",
+                      help="--report or --warn/--crit from the history alone: no sign-in, no credentials")
     hist.add_argument("--graphite-extra", action="store_true",
                       help="also send the projection and per-device usage to Graphite")
     run = p.add_argument_group("run control")
     run.add_argument("--demo", action="store_true",
                      help="run against the built-in simulated Xfinity site (no account needed)")
-    run.add_argument("--timeout", type=float, default=180.0, metavar="SECONDS",
+    run.add_argument("--timeout", type=_positive, default=180.0, metavar="SECONDS",
                      help="give up after this many seconds (default: 180)")
-    run.add_argument("--retries", type=int, default=3, metavar="N",
+    run.add_argument("--retries", type=_count, default=3, metavar="N",
                      help="retries of a failing step (default: 3)")
     run.add_argument("--fresh-login", action="store_true",
                      help="ignore the saved session and log in with the browser")
@@ -105,6 +114,33 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     return p
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = _count(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
+    return value
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text)
@@ -116,28 +152,92 @@ def _percent(text: str) -> float:
 
 
 class MaskingFormatter(logging.Formatter):
-    """Formats records with the secrets replaced by stars (Selenium logs request bodies at DEBUG)."""
+    """Formats records with the secrets replaced by stars (Selenium logs request bodies at DEBUG).
 
-    def __init__(self, fmt: str, secrets: Sequence[str]):
+    Below ``-vv`` a record reads as a sentence: its message alone, and
+    warnings as ``<prog>: warning: ...``; ``-vv`` adds the time, level and logger.
+    """
+
+    def __init__(self, fmt: str, secrets: Sequence[str], prog: Optional[str] = None):
         super().__init__(fmt)
         self.secrets = secrets  # the caller's list: secrets learnt later are masked too
+        self.prog = prog
 
     def format(self, record: logging.LogRecord) -> str:
-        return mask(super().format(record), self.secrets)
+        text = super().format(record)
+        if self.prog is not None and record.levelno >= logging.WARNING:
+            text = f"{self.prog}: {record.levelname.lower()}: {text}"
+        return mask(text, self.secrets)
 
 
-def setup_logging(verbosity: int, stream: IO[str], secrets: Sequence[str]) -> logging.Handler:
-    """Send log records to ``stream`` at WARNING, INFO (-v) or DEBUG (-vv)."""
+class ProgressHandler(logging.Handler):
+    """One transient line on a terminal ("signing in…"), for records marked ``progress``.
+
+    The line is overwritten by the next step and erased by :meth:`clear`.
+    """
+
+    def __init__(self, stream: IO[str]):
+        super().__init__(logging.INFO)
+        self.stream = stream
+        self.shown = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not getattr(record, "progress", False):
+            return
+        try:
+            self.stream.write(f"\r\033[K{record.getMessage()}\u2026")
+            self.stream.flush()
+            self.shown = True
+        except (OSError, ValueError):
+            pass
+
+    def clear(self) -> None:
+        if self.shown:
+            with contextlib.suppress(OSError, ValueError):
+                self.stream.write("\r\033[K")
+                self.stream.flush()
+            self.shown = False
+
+
+def setup_logging(verbosity: int, stream: IO[str], secrets: Sequence[str],
+                  prog: str = PROG) -> list[logging.Handler]:
+    """Send log records to ``stream`` at WARNING, INFO (-v) or DEBUG (-vv); returns the handlers added.
+
+    Without ``-v``, on a terminal, steps show as one transient progress line.
+    """
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    if verbosity >= 2:
+        handler.setFormatter(MaskingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", secrets))
+    else:
+        handler.setFormatter(MaskingFormatter("%(message)s", secrets, prog))
+    handler.setLevel(level)
+    handlers: list[logging.Handler] = [handler]
+    if verbosity <= 0 and _is_tty(stream):
+        handlers.append(ProgressHandler(stream))
     root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(level)
-    if verbosity < 3:  # urllib3 and selenium are chatty below -vvv
-        for name in ("urllib3", "selenium"):
-            logging.getLogger(name).setLevel(max(level, logging.INFO))
-    return handler
+    for added in handlers:
+        root.addHandler(added)
+    root.setLevel(min(level, logging.INFO) if len(handlers) > 1 else level)
+    chatty = logging.NOTSET if verbosity >= 3 else logging.INFO if verbosity == 2 else logging.ERROR
+    for name in ("urllib3", "selenium"):  # their retries and requests are ours to report, at -vvv
+        logging.getLogger(name).setLevel(chatty)
+    return handlers
+
+
+def _is_tty(stream: IO[str]) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _remove_logging(handlers: list[logging.Handler]) -> None:
+    root = logging.getLogger()
+    for handler in handlers:
+        if isinstance(handler, ProgressHandler):
+            handler.clear()
+        root.removeHandler(handler)
 
 
 def read_credentials(env: Mapping[str, str]) -> tuple[str, str]:
@@ -234,23 +334,57 @@ def _push(args: argparse.Namespace, reading: Reading, report: Optional[dict]) ->
     logger.info("sent the reading to Graphite at %s:%d", args.graphite_host, args.graphite_port)
 
 
-def _record_and_report(args: argparse.Namespace, env: Environment, reading: Reading) -> Optional[dict]:
-    """Record the reading (unless --no-history); build the report when something needs it."""
-    from .history import HistoryError, HistoryStore, default_history_path
-    from .report import build_report
+def _open_history(args: argparse.Namespace, env: Environment) -> Optional[HistoryStore]:
+    """The history store, opened before any sign-in; None when this run keeps no history.
 
-    wanted = args.report or _check_mode(args) or args.graphite_extra
+    A history that cannot be opened fails the run at once when the run
+    needs it (``--report``, ``--offline``), and is a warning otherwise.
+    """
+    from .history import HistoryError, HistoryStore, default_history_path
+
     if args.no_history or (args.demo and not args.history_db):  # demo readings stay out of real history
-        return build_report([], reading) if wanted else None
+        if args.offline:
+            raise ConfigError("--offline reports from the history: it cannot go with --no-history, "
+                              "nor with --demo without --history-db")
+        return None
     try:
-        with HistoryStore(args.history_db or default_history_path(env.env)) as store:
-            store.record(reading)
-            return build_report(store, reading) if wanted else None
+        return HistoryStore(args.history_db or default_history_path(env.env))
     except HistoryError as exc:
-        if args.report:
+        if args.report or args.offline:
             raise
         logger.warning("history not recorded: %s", exc)
-        return build_report([], reading) if wanted else None
+        return None
+
+
+def _record_and_report(args: argparse.Namespace, store: Optional[HistoryStore],
+                       reading: Optional[Reading]) -> Optional[dict]:
+    """Record the reading; build the report when something needs it."""
+    from .history import HistoryError
+    from .report import build_report
+
+    if store is not None and reading is not None:
+        try:
+            store.record(reading)
+        except HistoryError as exc:
+            if args.report:
+                raise
+            logger.warning("history not recorded: %s", exc)
+            store = None
+    if not (args.report or _check_mode(args) or args.graphite_extra or args.offline):
+        return None
+    report = build_report(store if store is not None else [], reading)
+    if args.offline and report.get("as_of") is not None:
+        age = _age(time.time() - report["as_of"])
+        report["notes"].insert(0, f"offline: from the history alone; the newest reading is {age} old")
+    return report
+
+
+def _age(seconds: float) -> str:
+    minutes = max(0, int(seconds // 60))
+    if minutes < 120:
+        return "1 minute" if minutes == 1 else f"{minutes} minutes"
+    hours = minutes // 60
+    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
 
 
 def _check_mode(args: argparse.Namespace) -> bool:
@@ -259,59 +393,93 @@ def _check_mode(args: argparse.Namespace) -> bool:
 
 def run(args: argparse.Namespace, env: Environment) -> int:
     """Fetch, record, print and push; return the exit code. Library errors propagate."""
-    from .usage import format_reading
-
-    reading = _fetch(args, env)
-    report = _record_and_report(args, env, reading)
-    code: int = ExitCode.OK
-    out = []
-    if _check_mode(args):
-        from .report import check_state
-
-        state, line = check_state(report or {}, args.warn, args.crit, args.on)
-        out.append(line)
-        code = int(state)
-    if args.report and args.json:
-        out.append(json.dumps(report, indent=2, sort_keys=True))
-    elif args.report:
-        from .report import render_text
-
-        out.append(render_text(report or {}).rstrip("\n"))
-    elif args.json:
-        out.append(json.dumps(reading.to_dict(), indent=2, sort_keys=True))
-    elif not _check_mode(args):
-        out.append(format_reading(reading))
-    env.stdout.write("\n".join(out) + "\n")
+    if args.offline and not (args.report or _check_mode(args)):
+        raise ConfigError("--offline needs --report or --warn/--crit")
+    store = _open_history(args, env)
+    try:
+        reading = None if args.offline else _fetch(args, env)
+        report = _record_and_report(args, store, reading)
+    finally:
+        if store is not None:
+            store.close()
+    code, text = _output(args, reading, report)
+    env.stdout.write(text + "\n")
     env.stdout.flush()
-    if args.graphite:
+    if args.graphite and reading is not None:
         _push(args, reading, report)
     return code
+
+
+def _output(args: argparse.Namespace, reading: Optional[Reading], report: Optional[dict]) -> tuple[int, str]:
+    """The exit code and what goes to stdout."""
+    from .report import check_state, render_text
+    from .usage import format_reading
+
+    if _check_mode(args):
+        state, line = check_state(report or {}, args.warn, args.crit, args.on)
+        if args.json:  # one JSON document, so a parser gets it whole
+            document = {"state": state.name, "exit_code": int(state), "status": line,
+                        "reading": reading.to_dict() if reading else None, "report": report}
+            return int(state), json.dumps(document, indent=2, sort_keys=True)
+        if args.report:
+            return int(state), line + "\n" + render_text(report or {}).rstrip("\n")
+        return int(state), line
+    if args.report and args.json:
+        return ExitCode.OK, json.dumps(report, indent=2, sort_keys=True)
+    if args.report:
+        return ExitCode.OK, render_text(report or {}).rstrip("\n")
+    if reading is None:  # only --offline runs have none, and they report
+        raise ConfigError("--offline needs --report or --warn/--crit")
+    if args.json:
+        return ExitCode.OK, json.dumps(reading.to_dict(), indent=2, sort_keys=True)
+    return ExitCode.OK, format_reading(reading)
+
+
+def _check_requested(argv: Sequence[str]) -> bool:
+    """True when the command line asks for check mode (known before it parses)."""
+    return any(arg.startswith(("--warn", "--crit")) for arg in argv)
+
+
+def _usage_error_in_check_mode(env: Environment, prog: str, message: str) -> int:
+    """A usage error in check mode: Nagios must read UNKNOWN (3), not CRITICAL (2)."""
+    from .report import unknown_status
+
+    env.stderr.write(f"{prog}: configuration: {message}\n")
+    state, line = unknown_status(f"{prog}: {message}")
+    env.stdout.write(line + "\n")
+    return int(state)
 
 
 def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None,
          prog: str = PROG, graphite: bool = False) -> int:
     """Entry point of ``xfinity-usage``; returns the exit code."""
     env = env or Environment()
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(prog)
+    usage_errors = io.StringIO()
     try:
-        with contextlib.redirect_stdout(env.stdout), contextlib.redirect_stderr(env.stderr):
+        with contextlib.redirect_stdout(env.stdout), contextlib.redirect_stderr(usage_errors):
             args = parser.parse_args(argv)
     except SystemExit as exc:  # -h, -V and usage errors
+        text = usage_errors.getvalue()
+        if exc.code and _check_requested(argv):
+            return _usage_error_in_check_mode(env, prog, text.strip().splitlines()[-1].split(": error: ")[-1])
+        env.stderr.write(text)
         return int(exc.code or 0)
     args.graphite = args.graphite or graphite
     if args.warn is not None and args.crit is not None and args.warn > args.crit:
-        env.stderr.write(f"{prog}: configuration: --warn ({args.warn:g}) must not exceed --crit ({args.crit:g})\n")
-        return int(ExitCode.USAGE)
+        message = f"--warn ({args.warn:g}) must not exceed --crit ({args.crit:g})"
+        return _usage_error_in_check_mode(env, prog, message)
     secrets = env.secrets
     secrets.append(env.env.get("XFINITY_PASSWORD", ""))
     secrets.append(env.env.get("XFINITY_CLIENT_SECRET", ""))
-    handler = setup_logging(args.verbose, env.stderr, secrets)
+    handlers = setup_logging(args.verbose, env.stderr, secrets, prog)
     try:
         return int(run(args, env))
     except XfinityUsageError as exc:
         if args.verbose >= 2:
             logger.debug("traceback", exc_info=True)
-        message = mask(f"{exc.label}: {exc}", secrets)
+        message = mask(f"{exc.label}: {exc}{_hint(exc, env)}", secrets)
         env.stderr.write(f"{prog}: {message}\n")
         if _check_mode(args):  # monitoring: any failure to get data is UNKNOWN
             from .report import unknown_status
@@ -323,6 +491,8 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
     except KeyboardInterrupt:
         env.stderr.write(f"{prog}: interrupted\n")
         return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:  # the reader went away (| head, | true): nothing to say, as Unix tools do
+        return int(ExitCode.CLOSED_PIPE)
     except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with -vv
         if args.verbose >= 2:
             logger.debug("traceback", exc_info=True)
@@ -330,7 +500,22 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
                               "(run with -vv for the traceback and report it)", secrets) + "\n")
         return int(ExitCode.ERROR)
     finally:
-        logging.getLogger().removeHandler(handler)
+        _remove_logging(handlers)
+
+
+def _hint(exc: XfinityUsageError, env: Environment) -> str:
+    """What the user should check, naming where the credentials really came from."""
+    from .errors import BadCredentialsError
+
+    if not isinstance(exc, BadCredentialsError):
+        return ""
+    if env.env.get("XFINITY_PASSWORD"):
+        source = "XFINITY_PASSWORD"
+    elif env.env.get("XFINITY_PASSWORD_FILE"):
+        source = f"the file in XFINITY_PASSWORD_FILE ({env.env['XFINITY_PASSWORD_FILE']})"
+    else:
+        return ""
+    return f"; check XFINITY_USER and {source}"
 
 
 def main_graphite(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None) -> int:
@@ -348,13 +533,20 @@ def _interrupt_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def _exit(code: int) -> None:
+    if code == ExitCode.CLOSED_PIPE:  # keep Python's exit-time flush of stdout quiet too
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(code)
+
+
 def console_main() -> None:
     """``xfinity-usage`` console script."""
     _interrupt_on_sigterm()
-    sys.exit(main())
+    _exit(main())
 
 
 def console_main_graphite() -> None:
     """``xfinity-usage-graphite`` console script."""
     _interrupt_on_sigterm()
-    sys.exit(main_graphite())
+    _exit(main_graphite())

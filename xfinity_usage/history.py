@@ -25,7 +25,7 @@ from typing import Any, Iterable, Mapping, Optional
 
 from dateutil import tz as dateutil_tz
 
-from .errors import ConfigError
+from .errors import ConfigError, ExitCode
 from .files import ensure_private_dir, xdg_dir
 from .reading import Reading
 
@@ -43,6 +43,7 @@ class HistoryError(ConfigError):
     """The history database cannot be opened, created or understood."""
 
     label = "history"
+    exit_code = ExitCode.HISTORY
 
 
 @dataclasses.dataclass
@@ -234,9 +235,13 @@ class HistoryStore:
                     f"the history database {self.path} has schema version {version}, newer than this "
                     f"xfinity-usage understands ({SCHEMA_VERSION}); upgrade xfinity-usage"
                 )
+            fresh = version == 0
             while version < SCHEMA_VERSION:
                 version += 1
-                log.info("history: migrating %s to schema version %d", self.path, version)
+                if fresh:
+                    log.debug("history: creating schema version %d in %s", version, self.path)
+                else:
+                    log.info("history: migrating %s to schema version %d", self.path, version)
                 _MIGRATIONS[version](self._db)
                 self._db.execute(f"PRAGMA user_version = {version}")
 

@@ -60,7 +60,7 @@ def _final_error(kind: PageKind) -> Exception | None:
             "then update XFINITY_PASSWORD and run again")
     if kind is PageKind.BAD_PASSWORD:
         return BadCredentialsError(
-            "Xfinity rejected the Xfinity ID or password; check XFINITY_USER and XFINITY_PASSWORD")
+            "Xfinity rejected the Xfinity ID or password")
     return None
 
 
@@ -144,8 +144,8 @@ class Login:
         elif kind in (PageKind.PASSWORD, PageKind.ONE_PAGE):
             if self.password_submissions and not self._unanswered:
                 raise BadCredentialsError(
-                    "Xfinity asked for the password again after it was submitted; "
-                    "check XFINITY_USER and XFINITY_PASSWORD")
+                    "Xfinity asked for the password again after it was submitted: "
+                    "it rejected the Xfinity ID or password")
             if kind is PageKind.ONE_PAGE:
                 self._fill(SEL_USER, self.username)
                 self._remember_me()

@@ -296,8 +296,8 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
     projected end-of-cycle usage (``on="projected"``) or the current figure
     (``on="used"``); a state is reached when the figure is *above* its
     threshold, as in Nagios ranges. Without thresholds the state is OK.
-    UNKNOWN when there is no usage figure, when thresholds are given on an
-    unlimited plan (no cap to compare against), or when ``on="projected"``
+    OK with a note on an unlimited plan (no cap to compare against).
+    UNKNOWN when there is no usage figure, or when ``on="projected"``
     and there is no projection yet. Perfdata has ``used`` and ``projected``
     in the report's units with min 0 and max the cap; the thresholds, in
     absolute units, go on the figure compared. Raises ValueError for a bad
@@ -321,7 +321,7 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
     value = projected if on == "projected" else used
     state, reason = State.OK, ""
     if thresholds and not capped:
-        state, reason = State.UNKNOWN, "no cap to compare against (unlimited plan): "
+        state, reason = State.OK, "unlimited plan, no cap to compare against: "
     elif thresholds and value is None:
         state, reason = State.UNKNOWN, "no projection yet (the cycle has only just begun): "
     elif thresholds and total:

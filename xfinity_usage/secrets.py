@@ -1,6 +1,7 @@
 """Keep the password out of reprs, logs, files and child processes; mask it in saved text."""
 from __future__ import annotations
 
+import re
 from typing import Iterable, Mapping
 
 #: Every environment variable the tool reads a secret from, and its ``_FILE`` form.
@@ -37,11 +38,19 @@ class Secret:
         raise TypeError("a Secret is never pickled or copied to disk")
 
 
+#: Secrets at least this long are starred wherever they appear; shorter ones only
+#: where they stand as a value of their own, so that a password ``x`` leaves
+#: ``xfinity_usage`` readable.
+WHOLE_WORD_BELOW = 8
+
+
 def mask(text: str, secrets: Iterable[str]) -> str:
-    """Replace every non-empty secret in ``text`` with stars."""
-    for secret in secrets:
-        if secret:
+    """Replace every non-empty secret in ``text`` with stars (see :data:`WHOLE_WORD_BELOW`)."""
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        if len(secret) >= WHOLE_WORD_BELOW:
             text = text.replace(secret, "********")
+        else:
+            text = re.sub(r"(?<![\w.])" + re.escape(secret) + r"(?![\w])", "********", text)
     return text
 
 

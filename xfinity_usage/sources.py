@@ -25,6 +25,8 @@ from .retry import Backoff, Deadline
 from .secrets import Secret, mask
 
 logger = logging.getLogger(__name__)
+#: ``extra`` of the log records that mark a step; the CLI shows them as a progress line.
+PROGRESS = {"progress": True}
 
 
 @runtime_checkable
@@ -62,6 +64,7 @@ class SessionSource:
         cookies = load_cookies(self.cookie_file, origin(self.urls["HOME_URL"]))
         if not cookies:
             return None
+        logger.info("reading usage with the saved session", extra=PROGRESS)
         backoff = self._new_backoff()
         for attempt in range(1, self.retries + 2):
             try:
@@ -116,17 +119,19 @@ class BrowserSource:
         from .session import save_cookies
         from .site import SiteFlow, origin
 
-        logger.info("starting %s", self.browser_name)
+        logger.info("starting %s", self.browser_name, extra=PROGRESS)
         with open_browser(self.browser_name, **self.browser) as driver:
             extra = {} if self.timeouts is None else {"timeouts": self.timeouts}
             flow = SiteFlow(driver, self.urls, self.username, self._password, deadline,
                             retries=self.retries, **extra)
             try:
+                logger.info("signing in", extra=PROGRESS)
                 flow.login()
                 try:
                     save_cookies(self.cookie_file, driver.get_cookies(), origin(self.urls["HOME_URL"]))
                 except OSError as exc:
                     logger.warning("could not save cookies to %s: %s", self.cookie_file, exc.strerror)
+                logger.info("reading usage", extra=PROGRESS)
                 reading = flow.read_usage()
             except BaseException as exc:
                 if self.debug_dir and not isinstance(exc, KeyboardInterrupt):
