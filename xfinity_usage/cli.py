@@ -38,6 +38,8 @@ environment:
   XFINITY_PASSWORD_FILE   a file holding the password (used when XFINITY_PASSWORD is unset)
   XFINITY_CLIENT_SECRET   the Xfinity app's client secret (--app-sign-in; kept in the token file)
   XFINITY_CLIENT_SECRET_FILE  a file holding it (used when XFINITY_CLIENT_SECRET is unset)
+  MQTT_PASSWORD           the MQTT broker's password (with --mqtt-user)
+  MQTT_PASSWORD_FILE      a file holding it (used when MQTT_PASSWORD is unset)
 
 exit codes:
 """ + "\n".join(f"  {code.value:<3} {code.name.lower().replace('_', ' ')}" for code in ExitCode) + """
@@ -111,6 +113,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                           "-b chrome the sign-in happens in that window, else paste the final address")
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
     run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
+    from . import sinks  # MQTT, Prometheus and --interval: their own modules
+
+    sinks.add_arguments(p)
     return p
 
 
@@ -395,6 +400,11 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     """Fetch, record, print and push; return the exit code. Library errors propagate."""
     if args.offline and not (args.report or _check_mode(args)):
         raise ConfigError("--offline needs --report or --warn/--crit")
+    from . import sinks
+
+    looped = sinks.start(args, env)  # checks the sink options; runs --interval to its end
+    if looped is not None:
+        return looped
     store = _open_history(args, env)
     try:
         reading = None if args.offline else _fetch(args, env)
@@ -407,6 +417,8 @@ def run(args: argparse.Namespace, env: Environment) -> int:
     env.stdout.flush()
     if args.graphite and reading is not None:
         _push(args, reading, report)
+    if reading is not None and sinks.wanted(args):
+        sinks.publish_once(args, env, reading, report)
     return code
 
 

@@ -1,0 +1,453 @@
+"""The long-running mode: ``--interval SECONDS`` reads, feeds every sink, waits, and again.
+
+Rules (issue 12):
+
+- the wait is the interval with a jitter of ±10% (:class:`Schedule`);
+- runs never overlap: one run at a time in this process, and an
+  :class:`AccountLock` (``flock`` on ``<cookie file>.lock``, or
+  ``<token file>.lock`` on the app's route) makes a second process for the
+  same account refuse to start (exit code 14);
+- one client is reused, so its warm paths (saved session cookies, the app
+  token) spare the browser until a session or token needs it;
+- after a failure the wait doubles per failure in a row (up to
+  :data:`BACKOFF_CAP`); after Access Denied it is 3, 6, 12 then 24 hours;
+  failures a person must fix (credentials, MFA, an expired app sign-in,
+  configuration) end the loop with their exit code;
+- SIGTERM or SIGINT ends the loop at once: a run in progress is interrupted
+  (the browser is shut down by its own clean-up), MQTT availability goes to
+  ``offline``, ``/metrics`` stops, and the exit code is 0;
+- each run writes one line on stdout: the time, the source, the figures and
+  the next run's time.
+
+:class:`Loop` holds the schedule and takes the run, the clock and the wait
+as functions, so tests drive it without waiting.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import errno
+import logging
+import os
+import random
+import signal
+import tempfile
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
+
+from .errors import (AccessDeniedError, AccountActionRequiredError, BadCredentialsError, ConfigError, ExitCode,
+                     LockedError, SignInExpiredError, XfinityUsageError)
+
+if TYPE_CHECKING:
+    from .cli import Environment
+    from .reading import Reading
+
+logger = logging.getLogger(__name__)
+
+#: The interval is multiplied by a random factor in [1 - JITTER, 1 + JITTER].
+JITTER = 0.10
+#: Longest wait after failures in a row (unless the interval itself is longer).
+BACKOFF_CAP = 6 * 3600.0
+#: Waits after Access Denied: the first, doubled each time in a row, up to the last.
+DENIED_MIN = 3 * 3600.0
+DENIED_MAX = 24 * 3600.0
+#: The shortest interval against the real site (the demo takes any positive interval).
+MIN_INTERVAL = 60.0
+#: Failures only a person can fix: the loop ends with their exit code instead of trying again.
+FATAL = (BadCredentialsError, AccountActionRequiredError, SignInExpiredError, ConfigError, LockedError)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("long-running mode")
+    group.add_argument("--interval", type=_seconds, metavar="SECONDS",
+                       help="keep running: read every SECONDS (±10%% jitter) and feed every sink; one line "
+                            f"per run; SIGTERM/SIGINT stop it (at least {MIN_INTERVAL:g} s against the real site)")
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
+    return value
+
+
+# ---------------------------------------------------------------- schedule
+
+
+class Schedule:
+    """How long to wait before the next run, given how the last ones went."""
+
+    def __init__(self, interval: float, rng: Optional[random.Random] = None):
+        self.interval = interval
+        self.rng = rng or random.Random()
+
+    def jittered(self, seconds: float) -> float:
+        return seconds * self.rng.uniform(1 - JITTER, 1 + JITTER)
+
+    def after_success(self) -> float:
+        return self.jittered(self.interval)
+
+    def after_failure(self, failures: int) -> float:
+        """``failures`` in a row (1 or more): the interval doubled per failure, capped."""
+        cap = max(self.interval, BACKOFF_CAP)
+        return min(self.jittered(min(self.interval * 2 ** failures, cap)), cap)
+
+    def after_denied(self, denials: int) -> float:
+        """``denials`` Access Denied answers in a row: 3, 6, 12, then 24 hours, always within 3-24 h."""
+        base = min(DENIED_MIN * 2 ** max(0, denials - 1), DENIED_MAX)
+        return min(max(self.jittered(base), DENIED_MIN), DENIED_MAX)
+
+
+# ---------------------------------------------------------------- lock
+
+
+class AccountLock:
+    """An exclusive ``flock`` on ``path`` (holding this process's pid), held while the loop runs."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fd: Optional[int] = None
+
+    def acquire(self) -> AccountLock:
+        import fcntl
+
+        directory = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                who = f" (pid {holder})" if holder else ""
+                raise LockedError(f"another xfinity-usage --interval process{who} already runs for this "
+                                  f"account (lock {self.path})") from None
+            raise
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+            os.close(fd)  # closing drops the flock
+
+    def __enter__(self) -> AccountLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.release()
+
+
+# ---------------------------------------------------------------- the loop
+
+
+class Loop:
+    """Run ``step`` until stopped, waiting by the :class:`Schedule` between runs.
+
+    ``step()`` returns ``(reading, report)`` or raises; ``wait(seconds)``
+    returns True when the loop was asked to stop meanwhile; ``clock()`` is
+    the wall time; ``out(line)`` writes the per-run line. ``max_runs`` ends
+    the loop after that many runs (tests, benchmarks).
+    """
+
+    def __init__(self, step: Callable[[], tuple], schedule: Schedule, *,
+                 clock: Callable[[], float] = time.time, wait: Optional[Callable[[float], bool]] = None,
+                 out: Callable[[str], None] = print, max_runs: Optional[int] = None, tz: Any = None):
+        self.step = step
+        self.schedule = schedule
+        self.clock = clock
+        self.stop_event = threading.Event()
+        self.wait = wait or self.stop_event.wait
+        self.out = out
+        self.max_runs = max_runs
+        self.tz = tz
+        #: True while a run is in progress (a signal then interrupts it).
+        self.busy = False
+        self.runs = 0
+        self.failures = 0
+        self.denials = 0
+
+    def request_stop(self) -> None:
+        self.stop_event.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    def run(self) -> int:
+        """Loop until stopped (exit code 0) or a failure only a person can fix (raised)."""
+        while not self.stopping:
+            started = self.clock()
+            self.busy = True
+            try:
+                reading, report = self.step()
+            except KeyboardInterrupt:
+                self.busy = False
+                logger.info("run interrupted")
+                break
+            except FATAL:
+                self.busy = False
+                raise
+            except AccessDeniedError as exc:
+                self.busy = False
+                self.denials += 1
+                delay = self.schedule.after_denied(self.denials)
+                self._line(started, None, None, f"{exc.label}: {exc}", delay)
+            except XfinityUsageError as exc:
+                self.busy = False
+                self.failures += 1
+                delay = self.schedule.after_failure(self.failures)
+                self._line(started, None, None, f"{exc.label}: {exc}", delay)
+            else:
+                self.busy = False
+                self.failures = self.denials = 0
+                delay = self.schedule.after_success()
+                self._line(started, reading, report, None, delay)
+            self.runs += 1
+            if self.max_runs is not None and self.runs >= self.max_runs:
+                break
+            if self.stopping or self.wait(delay):
+                break
+        return int(ExitCode.OK)
+
+    def _line(self, started: float, reading: Optional[Reading], report: Optional[Mapping[str, Any]],
+              error: Optional[str], delay: float) -> None:
+        self.out(run_line(started, reading, report, error, self.clock() + delay, self.tz))
+
+
+def _stamp(when: float, tz: Any = None) -> str:
+    zone = tz or datetime.datetime.now().astimezone().tzinfo
+    return datetime.datetime.fromtimestamp(when, zone).isoformat(timespec="seconds")
+
+
+def _num(value: Optional[float]) -> str:
+    return "n/a" if value is None else (f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}")
+
+
+def run_line(started: float, reading: Optional[Reading], report: Optional[Mapping[str, Any]],
+             error: Optional[str], next_run: float, tz: Any = None) -> str:
+    """The one line a run writes: when, which source, the figures (or the failure), and the next run."""
+    head = _stamp(started, tz)
+    tail = f"next run {_stamp(next_run, tz)}"
+    if reading is None:
+        return f"{head} failed: {' '.join(str(error).split())}; {tail}"
+    report = report or {}
+    units = reading.units
+    figures = f"used {_num(reading.used)} {units}"
+    if reading.total is not None:
+        figures += f" of {_num(reading.total)} {units}"
+        if report.get("percent") is not None:
+            figures += f" ({report['percent']:.0f}%)"
+    else:
+        figures += " (unlimited plan)"
+    if report.get("projected") is not None:
+        figures += f", projected {_num(report['projected'])} {units}"
+    return f"{head} source {reading.source or 'unknown'}: {figures}; {tail}"
+
+
+# ---------------------------------------------------------------- the CLI's side
+
+
+def _common(args: argparse.Namespace) -> dict:
+    """The client options of the command line (as the one-shot run passes them)."""
+    return dict(debug=args.verbose >= 1, browser_name=args.browser, reuse_session=not args.fresh_login,
+                timeout=args.timeout, retries=args.retries, debug_dir=args.debug_dir,
+                driver_path=args.driver_path, browser_path=args.browser_path, force=args.force)
+
+
+def _app_route(args: argparse.Namespace, token_file: str) -> bool:
+    source = getattr(args, "source", "browser")
+    return source == "app" or (source == "auto" and os.path.exists(token_file))
+
+
+@contextlib.contextmanager
+def open_reader(args: argparse.Namespace, env: Environment) -> Iterator[tuple[Callable[[], Reading], str]]:
+    """``(read, lock_path)``: a function reading with one reused client, and the account's lock file."""
+    from . import cli
+    from .client import XfinityUsage
+    from .tokens import default_token_file
+
+    token_file = getattr(args, "token_file", None) or default_token_file(env.env)
+    if args.demo:
+        with tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
+            lock = os.path.join(tmp, "interval.lock")
+            if getattr(args, "source", "auto") == "app":  # the simulated app signs in each run
+                yield (lambda: cli._fetch(args, env)), lock
+                return
+            from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
+
+            with SimulatedSite() as site:
+                cookie_file = args.cookie_file or os.path.join(tmp, "cookies.json")
+                client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file, urls=site.urls,
+                                      **_common(args))
+                yield client.read, cookie_file + ".lock"
+        return
+    if _app_route(args, token_file):  # the token file is the warm path: each run reuses and refreshes it
+        yield (lambda: cli._fetch(args, env)), token_file + ".lock"
+        return
+    from .session import default_cookie_file
+
+    user, password = cli.read_credentials(env.env)
+    env.secrets.extend([password, user])
+    cookie_file = args.cookie_file or default_cookie_file(env.env)
+    client = XfinityUsage(user, password, cookie_file=cookie_file, urls=cli._site_urls(args.site_urls),
+                          source="browser", token_file=token_file, **_common(args))
+    yield client.read, cookie_file + ".lock"
+
+
+def _check(args: argparse.Namespace) -> None:
+    for flag, given in (("--warn/--crit", args.warn is not None or args.crit is not None),
+                        ("--report", args.report), ("--json", args.json),
+                        ("--app-sign-in", getattr(args, "app_sign_in", False)),
+                        ("--offline", getattr(args, "offline", False))):
+        if given:
+            raise ConfigError(f"--interval runs unattended and prints one line per run: leave out {flag}")
+    if not args.demo and args.interval < MIN_INTERVAL:
+        raise ConfigError(f"--interval {args.interval:g} is too short for the real site: use at least "
+                          f"{MIN_INTERVAL:g} seconds")
+
+
+def record(args: argparse.Namespace, env: Environment, reading: Reading) -> dict:
+    """Record the reading in the history (as a one-shot run does) and build the report."""
+    from .history import HistoryError, HistoryStore, default_history_path
+    from .report import build_report
+
+    if args.no_history or (args.demo and not args.history_db):
+        return build_report([], reading)
+    try:
+        with HistoryStore(args.history_db or default_history_path(env.env)) as store:
+            store.record(reading)
+            return build_report(store, reading)
+    except HistoryError as exc:
+        logger.warning("history not recorded: %s", exc)
+        return build_report([], reading)
+
+
+class Sinks:
+    """Everything a run feeds besides stdout; a failing sink is a warning, not a failed run."""
+
+    def __init__(self, args: argparse.Namespace, env: Environment):
+        from .mqtt import settings_from_args
+
+        self.args = args
+        self.env = env
+        self.mqtt_settings = settings_from_args(args, env.env, env.secrets)
+        self.publisher: Any = None
+        self.collector: Any = None
+        self.server: Any = None
+
+    def open(self) -> None:
+        args = self.args
+        if args.prometheus_textfile or args.metrics_port:
+            from .prometheus import UsageCollector
+
+            self.collector = UsageCollector(cached=bool(args.metrics_port))
+        if args.metrics_port:
+            from .prometheus import MetricsServer
+
+            self.server = MetricsServer(self.collector, args.metrics_port, args.metrics_address).start()
+        if self.mqtt_settings is not None:
+            from .mqtt import MqttPublisher
+
+            self.publisher = MqttPublisher(self.mqtt_settings, availability=True)
+            self.publisher.connect()
+
+    def fed(self, reading: Reading, report: Mapping[str, Any]) -> None:
+        if self.args.graphite:
+            from .cli import _push
+
+            self._try("Graphite", lambda: _push(self.args, reading, dict(report)))
+        if self.collector is not None:
+            self.collector.update(reading, report)
+            self._textfile()
+        if self.publisher is not None:
+            self._try("MQTT", lambda: self.publisher.publish(reading, report))
+
+    def failed(self) -> None:
+        if self.collector is not None:
+            self.collector.failed()
+            self._textfile()
+
+    def _textfile(self) -> None:
+        if self.args.prometheus_textfile:
+            from .prometheus import write_textfile
+
+            self._try("Prometheus", lambda: write_textfile(self.args.prometheus_textfile, self.collector))
+
+    def _try(self, name: str, send: Callable[[], None]) -> None:
+        try:
+            send()
+        except XfinityUsageError as exc:
+            logger.warning("%s: %s", name, exc)
+
+    def close(self) -> None:
+        if self.publisher is not None:
+            self.publisher.close()
+        if self.server is not None:
+            self.server.close()
+
+
+def run_loop(args: argparse.Namespace, env: Environment, *, max_runs: Optional[int] = None) -> int:
+    """``--interval``: the loop with every sink the command line asks for; returns the exit code."""
+    _check(args)
+    sinks = Sinks(args, env)  # checks the MQTT settings before anything starts
+    with contextlib.ExitStack() as stack:
+        read, lock_path = stack.enter_context(open_reader(args, env))
+        stack.enter_context(AccountLock(lock_path))
+        stack.callback(sinks.close)
+        sinks.open()
+
+        def step() -> tuple:
+            try:
+                reading = read()
+            except XfinityUsageError:
+                sinks.failed()
+                raise
+            report = record(args, env, reading)
+            sinks.fed(reading, report)
+            return reading, report
+
+        def out(line: str) -> None:
+            env.stdout.write(line + "\n")
+            env.stdout.flush()
+
+        loop = Loop(step, Schedule(args.interval), out=out, max_runs=max_runs)
+        with _signals_stop(loop):
+            try:
+                code = loop.run()
+            except KeyboardInterrupt:  # a signal between runs' bookkeeping
+                code = int(ExitCode.OK)
+        if loop.stopping:
+            logger.info("stopped after %d run(s)", loop.runs)
+        return code
+
+
+@contextlib.contextmanager
+def _signals_stop(loop: Loop) -> Iterator[None]:
+    """SIGTERM and SIGINT stop the loop: at once between runs, by interrupting a run in progress."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        first = not loop.stopping
+        loop.request_stop()
+        if loop.busy and first:
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
