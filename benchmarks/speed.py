@@ -28,8 +28,9 @@ sys.path.insert(0, ROOT)
 
 from tests.proctools import MARKER_ENV, browser_processes  # noqa: E402
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite  # noqa: E402
+from xfinity_usage.simulator.app import SimulatedApp  # noqa: E402
 
-TARGETS = {"a": 0.15, "b": 4.0, "c": 0.6, "d": None, "p": None, "i": None}
+TARGETS = {"a": 0.15, "b": 4.0, "c": 0.6, "d": None, "p": None, "i": None, "e": None, "f": None}
 
 
 def machine() -> str:
@@ -61,6 +62,16 @@ def timed(cmd, env):
     return hours * 3600 + minutes * 60 + seconds, rss / 1024, proc.stdout, started
 
 
+def expire_access(token_file: str) -> None:
+    """Make the saved access token look expired, so the next run refreshes it first."""
+    from xfinity_usage.tokens import TokenFile
+
+    files = TokenFile(token_file)
+    tokens, secret = files.load()
+    tokens.expires_at = 0
+    files.save(tokens, secret)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
@@ -71,7 +82,7 @@ def main() -> int:
         raise SystemExit("needs /usr/bin/time (Debian package: time)")
     cli = [sys.executable, "-m", "xfinity_usage"]
     results = {}
-    with SimulatedSite() as site, tempfile.TemporaryDirectory() as tmp:
+    with SimulatedSite() as site, SimulatedApp() as app, tempfile.TemporaryDirectory() as tmp:
         urls = os.path.join(tmp, "urls.json")
         with open(urls, "w") as handle:
             json.dump(site.urls, handle)
@@ -79,6 +90,14 @@ def main() -> int:
                    XDG_DATA_HOME=os.path.join(tmp, "data"), XDG_CACHE_HOME=os.path.join(tmp, "cache"))
         env[MARKER_ENV] = f"speed-{os.getpid()}"
         cookies = os.path.join(tmp, "cookies.json")
+        app_urls = os.path.join(tmp, "app-urls.json")
+        with open(app_urls, "w") as handle:
+            json.dump(app.urls, handle)
+        token_file = os.path.join(tmp, "app-token.json")
+        from xfinity_usage.app import sign_in
+
+        sign_in(token_file, app.client_secret, app.user_sign_in, urls=app.urls)
+        app_run = cli + ["-v", "--site-urls", app_urls, "--token-file", token_file, "--no-history"]
         run = cli + ["-v", "-b", args.browser, "--site-urls", urls, "-c", cookies, "--no-history"]
         cases = {
             "p": ("floor: python -c pass", lambda: None, [sys.executable, "-c", "pass"]),
@@ -89,10 +108,12 @@ def main() -> int:
                   lambda: os.path.exists(cookies) and os.unlink(cookies), run),
             "c": ("warm run, valid cookie file (no browser)", lambda: None, run),
             "d": ("warm run, expired session (browser fallback)", site.expire_sessions, run),
+            "e": ("app route, valid access token (no browser)", lambda: None, app_run),
+            "f": ("app route, access token refreshed first", lambda: expire_access(token_file), app_run),
         }
         # prime the cookie file for (c)
         timed(run + ["--fresh-login"], env)
-        for key in ("p", "i", "a", "c", "b", "d"):
+        for key in ("p", "i", "a", "c", "b", "d", "e", "f"):
             label, prepare, cmd = cases[key]
             samples = []
             for _ in range(args.repeat):
@@ -103,7 +124,7 @@ def main() -> int:
             results[key] = (label, samples)
     header = ("case", "run", "wall s, median (min-max)", "peak RSS MB, median", "browser", "target")
     rows = []
-    for key in ("p", "i", "a", "b", "c", "d"):
+    for key in ("p", "i", "a", "b", "c", "d", "e", "f"):
         label, samples = results[key]
         walls = [s[0] for s in samples]
         rss = [s[1] for s in samples]
