@@ -2,6 +2,6 @@
 # fixtures: simulated site
 from .fixtures_site import site, make_site  # noqa: F401
 # fixtures: browsers, Xvfb and process counting
-from .fixtures_browsers import browser_name, browser_process_marker, xvfb  # noqa: F401
+from .fixtures_browsers import browser_name, browser_process_marker, isolated, xvfb  # noqa: F401
 # fixtures: carbon-cache
 from .fixtures_carbon import carbon  # noqa: F401

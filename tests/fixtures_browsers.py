@@ -1,12 +1,16 @@
-"""Fixtures: an Xvfb display, the browser names, and a tag on the browser processes of this run."""
+"""Fixtures: an Xvfb display, the browser names, a tag on the browser processes of this run,
+and an isolated cwd and TMPDIR to see what a browser run leaves behind."""
 from __future__ import annotations
 
 import os
+import pathlib
 import shutil
 import subprocess
+import tempfile
 import uuid
 
 import pytest
+from selenium.webdriver.common.selenium_manager import SeleniumManager
 
 from xfinity_usage.browsers import BROWSERS
 
@@ -65,3 +69,25 @@ def browser_name(request):
     if request.param in WINDOWED:
         request.getfixturevalue("xvfb")
     return request.param
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """Run in an empty cwd with a private TMPDIR and no Selenium Manager; yields ``(cwd, tmp)``.
+
+    The TMPDIR is short: Chrome puts its singleton socket there and a Unix
+    socket path may not exceed 108 bytes.
+    """
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xu-", dir="/tmp"))
+    monkeypatch.chdir(cwd)
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
+
+    def no_download(*args, **kwargs):
+        raise AssertionError("Selenium Manager must never run")
+
+    monkeypatch.setattr(SeleniumManager, "binary_paths", no_download)
+    yield cwd, tmp
+    shutil.rmtree(tmp, ignore_errors=True)

@@ -1,8 +1,9 @@
-"""Browser and driver processes, read from /proc, to prove none is left behind.
+"""Browser and driver processes, read from /proc (:mod:`xfinity_usage.procs`), to prove none is left behind.
 
-Several test runs may share the machine, so a run can tag the processes it
-starts: when ``XFINITY_USAGE_TEST_RUN`` is set (the ``browser_process_marker``
-fixture sets it), only processes that inherited the same value count as new.
+Several test runs (and pytest-xdist workers) may share the machine, so a run
+tags the processes it starts: when ``XFINITY_USAGE_TEST_RUN`` is set (the
+``browser_process_marker`` fixture sets it), only processes that inherited
+the same value count as new.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import contextlib
 import os
 import re
 import time
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
+
+from xfinity_usage import procs
 
 MARKER_ENV = "XFINITY_USAGE_TEST_RUN"
 
@@ -18,35 +21,17 @@ MARKER_ENV = "XFINITY_USAGE_TEST_RUN"
 BROWSER_NAME = re.compile(r"^(chromium|chrome|chromedriver|firefox|firefox-esr|firefox-bin|geckodriver|"
                           r"phantomjs|crashhelper)")
 
-
-def _read(path: str) -> Optional[bytes]:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError:  # gone, or not ours to read
-        return None
+#: How long a process's environment may stay empty after exec before we take it as empty.
+ENVIRON_TIMEOUT = 2.0
 
 
-def _state(pid: int) -> Optional[str]:
-    data = _read(f"/proc/{pid}/stat")
-    if not data:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    return fields[0].decode() if fields else None
+def marker_of(pid: int) -> Optional[str]:
+    """The ``XFINITY_USAGE_TEST_RUN`` value ``pid`` inherited, if any.
 
-
-def _names(pid: int) -> list:
-    names = []
-    comm = _read(f"/proc/{pid}/comm")
-    if comm:
-        names.append(comm.decode(errors="replace").strip())
-    with contextlib.suppress(OSError):
-        names.append(os.path.basename(os.readlink(f"/proc/{pid}/exe")).replace(" (deleted)", ""))
-    return names
-
-
-def _marker(pid: int) -> Optional[str]:
-    environ = _read(f"/proc/{pid}/environ") or b""
+    Right after exec the environment reads empty for a moment: wait (up to
+    :data:`ENVIRON_TIMEOUT`) until it is filled in.
+    """
+    environ = procs.environ(pid, timeout=ENVIRON_TIMEOUT) or b""
     prefix = MARKER_ENV.encode() + b"="
     for entry in environ.split(b"\0"):
         if entry.startswith(prefix):
@@ -56,10 +41,10 @@ def _marker(pid: int) -> Optional[str]:
 
 def is_browser_process(pid: int) -> bool:
     """True if ``pid`` is alive (not a zombie) and is a browser, helper or driver."""
-    state = _state(pid)
-    if state is None or state in ("Z", "X"):
+    st = procs.stat(pid)
+    if st is None or st.dead:
         return False
-    return any(BROWSER_NAME.match(name) for name in _names(pid))
+    return any(BROWSER_NAME.match(name) for name in procs.names(pid))
 
 
 def browser_processes(marker: Optional[str] = None) -> set:
@@ -67,26 +52,29 @@ def browser_processes(marker: Optional[str] = None) -> set:
 
     With ``marker``, only those whose environment has ``XFINITY_USAGE_TEST_RUN=marker``.
     """
-    pids = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
+    found = set()
+    for pid in procs.all_pids():
         if pid == os.getpid() or not is_browser_process(pid):
             continue
-        if marker is not None and _marker(pid) != marker:
+        if marker is not None and marker_of(pid) != marker:
             continue
-        pids.add(pid)
-    return pids
+        found.add(pid)
+    return found
 
 
-def describe(pids) -> str:
-    """``pid name`` of each process, for assertion messages."""
+def describe(pids: Iterable[int]) -> str:
+    """``pid command line`` of each process, for assertion messages."""
     parts = []
     for pid in sorted(pids):
-        cmdline = (_read(f"/proc/{pid}/cmdline") or b"").replace(b"\0", b" ").decode(errors="replace")
+        cmdline = b" ".join(procs.cmdline(pid)).decode(errors="replace").strip()
         parts.append(f"{pid} {cmdline[:120] or '?'}")
     return "; ".join(parts)
+
+
+def run_processes(driver_pid: int, run_dir: str) -> set:
+    """The driver and every live process it started: descendants, its session, helpers naming ``run_dir``."""
+    tree = procs.ProcessTree(driver_pid, run_dir)
+    return set(tree.alive())
 
 
 def new_browser_processes(before: set, timeout: float = 10.0, marker: Optional[str] = None) -> set:

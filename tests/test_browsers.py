@@ -2,27 +2,31 @@
 import http.server
 import json
 import os
-import pathlib
 import shutil
 import signal
 import ssl
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import pytest
 from selenium.common.exceptions import NoSuchElementException, TimeoutException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.selenium_manager import SeleniumManager
 
 from xfinity_usage import browsers
 from xfinity_usage.browsers import BROWSERS, DEFAULT_BROWSER, find_driver, open_browser
 from xfinity_usage.errors import BrowserError
 
-from .proctools import assert_no_new_browser_processes, browser_processes, is_browser_process, new_browser_processes
+from .proctools import (
+    MARKER_ENV,
+    assert_no_new_browser_processes,
+    browser_processes,
+    is_browser_process,
+    marker_of,
+    new_browser_processes,
+)
 
 PAGE = """<!DOCTYPE html>
 <html><head><title>Local test page</title></head>
@@ -110,28 +114,6 @@ def untrusted_https_server(tmp_path_factory, page_server):
     yield server
     server.shutdown()
     server.server_close()
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Run in an empty cwd with a private TMPDIR, to see what a run leaves behind.
-
-    The TMPDIR is short: Chrome puts its singleton socket there and a Unix
-    socket path may not exceed 108 bytes.
-    """
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xu-", dir="/tmp"))
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-
-    def no_download(*args, **kwargs):
-        raise AssertionError("Selenium Manager must never run")
-
-    monkeypatch.setattr(SeleniumManager, "binary_paths", no_download)
-    yield cwd, tmp
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def leftovers(directory):
@@ -254,11 +236,13 @@ def test_process_check_sees_a_leak(tmp_path):
         with pytest.raises(AssertionError, match="chromedriver") as info:
             with assert_no_new_browser_processes(timeout=0.5):
                 leaked = subprocess.Popen([str(fake), "60"])
-                # wait until it has exec'd: until then it is a copy of this Python
+                # Wait until it has exec'd (until then it is a copy of this Python) and its
+                # environment, which reads empty for a moment after exec, shows our run's tag.
                 deadline = time.monotonic() + 10
                 while not is_browser_process(leaked.pid) and time.monotonic() < deadline:
                     time.sleep(0.01)
                 assert is_browser_process(leaked.pid), "the fake driver did not start"
+                assert marker_of(leaked.pid) == os.environ[MARKER_ENV]
         assert f"{leaked.pid} " in str(info.value)
     finally:
         if leaked is not None:

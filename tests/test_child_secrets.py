@@ -11,16 +11,15 @@ import time
 import uuid
 
 import pytest
-from selenium.webdriver.common.selenium_manager import SeleniumManager
 
-from xfinity_usage import browsers
+from xfinity_usage import browsers, procs
 from xfinity_usage.client import XfinityUsage
 from xfinity_usage.errors import BrowserError, SiteUnavailableError, XfinityUsageError
 from xfinity_usage.phantomjs import PhantomJSService
 from xfinity_usage.secrets import SECRET_ENV_VARS, child_environment
 from xfinity_usage.simulator import Fault
 
-from .proctools import MARKER_ENV, assert_no_new_browser_processes, describe
+from .proctools import MARKER_ENV, assert_no_new_browser_processes, describe, run_processes
 
 
 def _secrets(monkeypatch) -> dict:
@@ -100,82 +99,12 @@ def test_chrome_version_probe_gets_no_secret(tmp_path, monkeypatch):
 
 # --- every browser, for real -----------------------------------------------------------------------
 
-def _stat(pid: int):
-    """(ppid, session) of a live, non-zombie process, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    if fields[0] in (b"Z", b"X"):
-        return None
-    return int(fields[1]), int(fields[3])
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read()
-    except OSError:
-        return b""
-
-
-def run_processes(driver_pid: int, run_dir: str) -> set:
-    """The driver and every process it started: descendants, its session, helpers naming the run's dir."""
-    stats = {int(e): st for e in os.listdir("/proc") if e.isdigit() and (st := _stat(int(e))) is not None}
-    found = {driver_pid} if driver_pid in stats else set()
-    found |= {pid for pid, (ppid, sid) in stats.items() if sid == driver_pid}
-    found |= {pid for pid in stats if run_dir.encode() in _cmdline(pid)}
-    grown = True
-    while grown:
-        more = {pid for pid, (ppid, sid) in stats.items() if ppid in found} - found
-        found |= more
-        grown = bool(more)
-    found.discard(os.getpid())
-    return found
-
-
-def read_environ(pid: int, timeout: float = 5.0):
-    """``/proc/PID/environ`` once it is filled in (it is empty right after exec); None if the process is gone."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as handle:
-                data = handle.read()
-        except FileNotFoundError:
-            return None
-        except ProcessLookupError:
-            return None
-        if data or time.monotonic() >= deadline:
-            return data
-        time.sleep(0.05)
-
-
 def _run_dir(driver, name: str) -> str:
     if name.startswith("chrome"):
         return os.path.dirname(driver.capabilities["chrome"]["userDataDir"])
     if name.startswith("firefox"):
         return os.path.dirname(driver.capabilities["moz:profile"])
     return os.path.dirname(driver.service.profile_dir)
-
-
-@pytest.fixture
-def isolated(tmp_path, monkeypatch):
-    """Empty cwd, a short private TMPDIR, no Selenium Manager."""
-    cwd = tmp_path / "cwd"
-    cwd.mkdir()
-    tmp = pathlib.Path(tempfile.mkdtemp(prefix="xu-", dir="/tmp"))
-    monkeypatch.chdir(cwd)
-    monkeypatch.setenv("TMPDIR", str(tmp))
-    monkeypatch.setattr(tempfile, "tempdir", str(tmp))
-
-    def no_download(*args, **kwargs):
-        raise AssertionError("Selenium Manager must never run")
-
-    monkeypatch.setattr(SeleniumManager, "binary_paths", no_download)
-    yield cwd, tmp
-    shutil.rmtree(tmp, ignore_errors=True)
 
 
 @pytest.mark.e2e
@@ -192,7 +121,7 @@ def test_no_secret_in_any_driver_or_browser_environment(browser_name, site, isol
             driver_pid = driver.service.process.pid
             pids = run_processes(driver_pid, _run_dir(driver, browser_name))
             for pid in sorted(pids):
-                environ = read_environ(pid)
+                environ = procs.environ(pid, timeout=5.0)  # empty for a moment after exec
                 if environ is None:
                     continue  # exited meanwhile
                 assert environ, f"/proc/{pid}/environ stayed empty ({describe([pid])})"
@@ -228,7 +157,7 @@ def _files_holding(roots, needles) -> list:
 
 def _wait_gone(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
-    while _stat(pid) is not None:
+    while (st := procs.stat(pid)) is not None and not st.dead:
         if time.monotonic() >= deadline:
             return False
         time.sleep(0.05)
@@ -278,8 +207,8 @@ def test_crash_during_sign_in_leaves_no_password(name, make_site, tmp_path, monk
             driver_pid = drivers[0].service.process.pid
             family = "chromium" if name.startswith("chrome") else "firefox"
             for pid in sorted(run_processes(driver_pid, _run_dir(drivers[0], name))):
-                st = _stat(pid)
-                if st and st[0] == driver_pid and os.path.basename(_cmdline(pid).split(b"\0")[0]).decode().startswith(
+                st = procs.stat(pid)
+                if st and st.ppid == driver_pid and os.path.basename(procs.cmdline(pid)[0]).decode().startswith(
                         family):
                     os.kill(pid, signal.SIGSEGV)
                     crashed.append((pid, _wait_gone(pid, 30)))

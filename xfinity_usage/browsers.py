@@ -16,6 +16,7 @@ private temporary directory, which is removed at the end.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib.util
 import logging
 import os
@@ -31,6 +32,7 @@ import time
 from typing import Any, Iterator, Optional
 
 from .errors import BrowserError
+from .procs import ProcessTree
 from .secrets import child_environment
 
 logger = logging.getLogger(__name__)
@@ -39,8 +41,15 @@ BROWSERS = ("phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headle
 DEFAULT_BROWSER = "firefox-headless"
 
 WINDOW_SIZE = (1024, 768)
-#: How long ``quit()`` may take before the driver's processes are killed.
+#: How long ``quit()`` may take before the driver's processes are killed
+#: (the default of :func:`open_browser`'s ``quit_timeout``, read at each call).
 QUIT_TIMEOUT = 20.0
+#: After a quit that worked, how long the browser may take to exit before it is terminated.
+EXIT_GRACE = 3.0
+#: After a quit that did not work (or none), how long before the leftovers are terminated.
+NO_QUIT_GRACE = 0.5
+#: After SIGTERM, how long before SIGKILL; after SIGKILL, how long to wait for the end.
+TERM_GRACE = 3.0
 #: User agent PhantomJS presents instead of its own (which names PhantomJS).
 DESKTOP_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                       "Chrome/120.0.0.0 Safari/537.36")
@@ -175,104 +184,6 @@ def find_browser(name: str, binary_path: Optional[str] = None) -> str:
     raise BrowserError(f"{candidates[0]} not found: {how}")
 
 
-# --- processes ---------------------------------------------------------------------------------
-
-def _stat(pid: int) -> Optional[tuple]:
-    """(state, ppid, session, starttime) of a live process, or None."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            data = handle.read()
-    except OSError:
-        return None
-    fields = data[data.rfind(b")") + 2:].split()
-    try:
-        return fields[0].decode(), int(fields[1]), int(fields[3]), int(fields[19])
-    except (IndexError, ValueError):
-        return None
-
-
-def _cmdline(pid: int) -> list:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            return handle.read().split(b"\0")
-    except OSError:
-        return []
-
-
-def _all_pids() -> list:
-    try:
-        return [int(entry) for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return []
-
-
-class _ProcessTree:
-    """The driver process and everything it started, tracked through /proc.
-
-    The driver runs in its own session (``start_new_session``), so its
-    descendants are found even after they were re-parented to init. Crash
-    helpers detach into their own session: Chrome's crashpad handler names
-    the profile directory ``marker`` on its command line, Firefox's
-    crashhelper the browser's pid.
-    """
-
-    def __init__(self, pid: int, marker: str):
-        self.pid = pid
-        self.marker = os.fsencode(marker)
-        self.known: dict = {}  # pid -> starttime
-        self.refresh()
-
-    def refresh(self) -> None:
-        """Record the driver and its live descendants (by parentage, session or helper)."""
-        stats = {pid: st for pid in _all_pids() if (st := _stat(pid)) is not None and st[0] != "Z"}
-        children: dict = {}
-        for pid, st in stats.items():
-            children.setdefault(st[1], []).append(pid)
-        me = os.getpid()
-
-        def add(roots: list) -> None:
-            while roots:
-                pid = roots.pop()
-                if pid in stats and pid not in self.known and pid != me:
-                    self.known[pid] = stats[pid][3]
-                    roots.extend(children.get(pid, []))
-
-        add([self.pid] + [pid for pid, st in stats.items() if st[2] == self.pid])
-        helpers = []
-        for pid in stats:
-            if pid in self.known or pid == me:
-                continue
-            argv = _cmdline(pid)
-            if any(self.marker in arg for arg in argv) or (
-                    len(argv) > 1 and os.path.basename(argv[0]).startswith(b"crashhelper")
-                    and argv[1].isdigit() and int(argv[1]) in self.known):
-                helpers.append(pid)
-        add(helpers)
-
-    def alive(self) -> list:
-        """Tracked pids still running (not zombies, not a recycled pid)."""
-        result = []
-        for pid, start in self.known.items():
-            st = _stat(pid)
-            if st is not None and st[3] == start and st[0] != "Z":
-                result.append(pid)
-        return result
-
-    def wait(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while True:
-            if not self.alive():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.05)
-
-    def kill(self, sig: int) -> None:
-        for pid in self.alive():
-            with contextlib.suppress(OSError):
-                os.kill(pid, sig)
-
-
 # --- the context manager -------------------------------------------------------------------------
 
 class _Run:
@@ -281,10 +192,12 @@ class _Run:
     ``tmpdir`` (mode 0700) holds the browser profile and serves as TMPDIR of
     the driver and browser, so whatever they leave in temp goes with it; so
     does Chrome's crash database (under ``config``, or ``crash``).
+    ``quit_timeout`` bounds the WebDriver quit (default :data:`QUIT_TIMEOUT`).
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, *, quit_timeout: Optional[float] = None):
         self.name = name
+        self.quit_timeout = QUIT_TIMEOUT if quit_timeout is None else quit_timeout
         self.tmpdir = tempfile.mkdtemp(prefix="xfinity-usage-")  # mode 0700
         self.profile = os.path.join(self.tmpdir, "profile")
         self.temp = os.path.join(self.tmpdir, "tmp")
@@ -298,7 +211,7 @@ class _Run:
             raise
         self.service: Any = None
         self.driver: Any = None
-        self.tree: Optional[_ProcessTree] = None
+        self.tree: Optional[ProcessTree] = None
 
     def environment(self, **overrides: str) -> dict:
         """Environment of the driver process (and so of the browser): ours without
@@ -309,7 +222,7 @@ class _Run:
         process = getattr(self.service, "process", None)
         if process is not None:
             if self.tree is None:
-                self.tree = _ProcessTree(process.pid, self.tmpdir)
+                self.tree = ProcessTree(process.pid, self.tmpdir)
             else:
                 self.tree.refresh()
 
@@ -318,10 +231,10 @@ class _Run:
             self.track()
         except Exception:  # noqa: BLE001 - cleanup goes on regardless
             logger.debug("could not list the driver's processes", exc_info=True)
-        grace = 0.5
+        grace = NO_QUIT_GRACE
         try:
             if self._quit():
-                grace = 3.0  # the browser got the order to exit: give it time to do so
+                grace = EXIT_GRACE  # the browser got the order to exit: give it time to do so
         finally:
             try:
                 self._kill_leftovers(grace)
@@ -329,7 +242,7 @@ class _Run:
                 self._remove_tmpdir()
 
     def _quit(self) -> bool:
-        """Quit through WebDriver, within QUIT_TIMEOUT; False if that could not work or did not finish."""
+        """Quit through WebDriver, within ``quit_timeout``; False if that could not work or did not finish."""
         process = getattr(self.service, "process", None)
         if process is None:
             return False
@@ -349,17 +262,17 @@ class _Run:
         thread = threading.Thread(target=run, name=f"quit-{self.name}", daemon=True)
         thread.start()
         try:
-            thread.join(QUIT_TIMEOUT)
+            thread.join(self.quit_timeout)
         except KeyboardInterrupt:
             logger.debug("interrupted while quitting %s; killing it", self.name)
             self._kill_leftovers(grace=0.0)
             raise
         if thread.is_alive():
-            logger.warning("%s did not quit within %.0f s; killing it", self.name, QUIT_TIMEOUT)
+            logger.warning("%s did not quit within %g s; killing it", self.name, self.quit_timeout)
             return False
         return not failed
 
-    def _kill_leftovers(self, grace: float = 3.0) -> None:
+    def _kill_leftovers(self, grace: float) -> None:
         tree = self.tree
         if tree is not None:
             with contextlib.suppress(Exception):
@@ -367,9 +280,9 @@ class _Run:
             if not tree.wait(grace):
                 logger.debug("terminating leftover %s processes %s", self.name, tree.alive())
                 tree.kill(signal.SIGTERM)
-                if not tree.wait(3.0):
+                if not tree.wait(TERM_GRACE):
                     tree.kill(signal.SIGKILL)
-                    tree.wait(3.0)
+                    tree.wait(TERM_GRACE)
         process = getattr(self.service, "process", None)
         if process is not None:
             with contextlib.suppress(Exception):
@@ -402,8 +315,12 @@ def _require_display(name: str) -> None:
 
 @contextlib.contextmanager
 def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: Optional[str] = None,
-                 page_load_timeout: float = 30.0, network_log: bool = False) -> Iterator[Any]:
+                 page_load_timeout: float = 30.0, network_log: bool = False,
+                 quit_timeout: Optional[float] = None) -> Iterator[Any]:
     """Start the browser; always quit it and remove its temp profile on exit, success or exception (incl. KeyboardInterrupt).
+
+    ``quit_timeout``: how long the WebDriver quit may take before the processes are
+    killed (default :data:`QUIT_TIMEOUT`).
 
     ``network_log`` keeps Chrome's performance log (``driver.get_log("performance")``), where
     the app sign-in finds the redirect to ``xfinitydigitalhome://``; other browsers ignore it.
@@ -424,7 +341,7 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
     from selenium.common.exceptions import WebDriverException
 
     try:
-        run = _Run(name)
+        run = _Run(name, quit_timeout=quit_timeout)
     except OSError as exc:
         raise BrowserError(f"cannot create a temporary profile for {name}: {exc}") from exc
     try:
@@ -444,6 +361,33 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
         yield run.driver
     finally:
         run.close()
+
+
+# --- Selenium services ----------------------------------------------------------------------------
+
+class PrivateService:
+    """Mixin for a Selenium ``Service``: the driver we found, in its own session, its output discarded.
+
+    Selenium would take the driver from ``SE_CHROMEDRIVER`` / ``SE_GECKODRIVER``
+    (``env_path``); we chose it, so those are ignored. The new session lets
+    :class:`~xfinity_usage.procs.ProcessTree` find what the driver started even
+    after it was re-parented. Put it first: ``class S(PrivateService, Service)``.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("log_output", subprocess.DEVNULL)
+        kwargs["popen_kw"] = {**(kwargs.get("popen_kw") or {}), "start_new_session": True}
+        super().__init__(*args, **kwargs)  # the Service after us in the MRO
+
+    def env_path(self) -> Optional[str]:
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def private_service(service_class: type) -> type:
+    """``service_class`` (a Selenium ``Service``) with :class:`PrivateService` mixed in."""
+    return type(f"Private{service_class.__module__.split('.')[-2].capitalize()}Service",
+                (PrivateService, service_class), {"__module__": __name__})
 
 
 # --- Chrome / Chromium ---------------------------------------------------------------------------
@@ -471,10 +415,6 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool, network_l
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
-    class ChromeService(Service):
-        def env_path(self) -> Optional[str]:  # ignore SE_CHROMEDRIVER: we chose the driver
-            return None
-
     options = webdriver.ChromeOptions()
     options.binary_location = binary
     arguments = [
@@ -500,9 +440,8 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool, network_l
     options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
     if network_log:
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    run.service = ChromeService(executable_path=driver, log_output=subprocess.DEVNULL,
-                                env=run.environment(CHROME_CONFIG_HOME=run.config),
-                                popen_kw={"start_new_session": True})
+    run.service = private_service(Service)(executable_path=driver,
+                                           env=run.environment(CHROME_CONFIG_HOME=run.config))
     driver = webdriver.Chrome(options=options, service=run.service)
     run.driver = driver
     if headless and not user_agent:
@@ -532,10 +471,6 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     from selenium import webdriver
     from selenium.webdriver.firefox.service import Service
 
-    class FirefoxService(Service):
-        def env_path(self) -> Optional[str]:  # ignore SE_GECKODRIVER: we chose the driver
-            return None
-
     options = webdriver.FirefoxOptions()
     options.binary_location = binary
     if headless:
@@ -548,9 +483,7 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
         options.set_preference(key, value)
     options.set_preference("browser.tabs.crashReporting.sendReport", False)  # never send a crashed tab's report
     options.accept_insecure_certs = False
-    run.service = FirefoxService(executable_path=driver, log_output=subprocess.DEVNULL,
-                                 env=run.environment(**FIREFOX_ENV),
-                                 popen_kw={"start_new_session": True})
+    run.service = private_service(Service)(executable_path=driver, env=run.environment(**FIREFOX_ENV))
     return webdriver.Firefox(options=options, service=run.service)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -34,6 +33,7 @@ from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 
+from .browsers import PrivateService
 from .secrets import child_environment
 
 logger = logging.getLogger(__name__)
@@ -282,7 +282,7 @@ class PhantomJSConnection(RemoteConnection):
         return {"status": 0, "value": rect}
 
 
-class PhantomJSService(Service):
+class PhantomJSService(PrivateService, Service):
     """Runs ``phantomjs`` as a GhostDriver server on 127.0.0.1; log and storage in ``profile_dir``."""
 
     def __init__(self, executable_path: str, profile_dir: str, port: int = 0, env: Optional[dict] = None):
@@ -292,12 +292,8 @@ class PhantomJSService(Service):
         # Qt keeps local storage, caches and settings under the XDG directories: keep them private.
         for key, sub in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
             env[key] = os.path.join(profile_dir, sub)
-        super().__init__(executable_path=executable_path, port=port, log_output=subprocess.DEVNULL, env=env,
-                         popen_kw={"start_new_session": True})
+        super().__init__(executable_path=executable_path, port=port, env=env)
         self.path = executable_path
-
-    def env_path(self) -> Optional[str]:
-        return None
 
     @property
     def service_url(self) -> str:
