@@ -295,3 +295,12 @@ def test_concurrent_processes_lose_nothing(tmp_path):
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()
+
+
+def test_a_figure_not_for_display_yet_is_not_stored(store):
+    import dataclasses
+
+    hidden = dataclasses.replace(reading(ts(2026, 11, 1, 6), 900.0), display_usage=False)
+    assert store.record(hidden) is False
+    assert store.readings() == []
+    assert store.record(reading(ts(2026, 11, 1, 12), 2.0)) is True

@@ -59,13 +59,15 @@ def test_reading_from_json_shape():
     assert reading.to_dict() == {
         "data_timestamp": int(NOW), "units": "GB", "used": 424.0, "total": 1229.0, "raw": raw,
         "cycle_start": "2026-11-01", "cycle_end": "2026-11-30", "devices": [{"id": "AA", "usage": 424.0}],
-        "policy": "limited", "source": ""}
+        "policy": "limited", "source": "", "display_usage": True}
     assert isinstance(reading.data_timestamp, int)
     assert [(m.start.month, m.used, m.total) for m in reading.months] == [(10, 801.0, 1024.0), (11, 424.0, 1229.0)]
     assert format_reading(reading) == "Used 424 of 1229 GB this month."
 
 
-@pytest.mark.parametrize("extra", [{"policy": "unlimited"}, {"allowableUsage": 0}, {"allowableUsage": 100000}])
+@pytest.mark.parametrize("extra", [{"policy": "unlimited"}, {"allowableUsage": 0}, {"allowableUsage": 100000},
+                                   {"allowableUsage": 250000}, {"policyName": "Unlimited Data Plan"},
+                                   {"policy": "UNLIMITED"}])
 def test_unlimited_plans_have_no_total(extra):
     raw = {"usageMonths": [month("11/01/2026", "11/30/2026", 424, **extra)]}
     reading = reading_from_json(raw, now=NOW)
@@ -137,3 +139,25 @@ def test_units_count_in_1024s():
     assert convert(1, "GB", "MB") == 1024 and UNIT_BYTES["GB"] == 2**30
     with pytest.raises(ValueError, match="parsecs"):
         convert(1, "parsecs", "GB")
+
+
+def test_months_in_either_order_pick_the_cycle_that_holds_the_time():
+    months = [month("10/01/2026", "10/31/2026", 801), month("11/01/2026", "11/30/2026", 424, 1229),
+              month("09/01/2026", "09/30/2026", 700)]
+    for order in (months, list(reversed(months))):
+        assert reading_from_json({"usageMonths": order}, now=NOW).used == 424.0
+
+
+def test_without_a_cycle_that_holds_the_time_the_latest_end_wins():
+    later = NOW + 90 * 86400
+    months = [month("11/01/2026", "11/30/2026", 424), month("2026-10-01", "2026-10-31", 801)]
+    assert reading_from_json({"usageMonths": months}, now=later).used == 424.0
+
+
+def test_display_usage_false_is_reported_and_marked():
+    m = month("11/01/2026", "11/30/2026", 3)
+    m["displayUsage"] = False
+    reading = reading_from_json({"usageMonths": [m]}, now=NOW)
+    assert reading.used == 3.0 and reading.display_usage is False
+    assert reading.to_dict()["display_usage"] is False
+    assert reading_from_json({"usageMonths": [month("11/01/2026", "11/30/2026", 3)]}, now=NOW).display_usage

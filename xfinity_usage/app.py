@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 
 from . import oauth
 from .errors import ConfigError, DataError, SiteChangedError, SiteUnavailableError, XfinityUsageError
-from .reading import Month, Reading, convert, finite_number, is_unlimited, parse_date
+from .reading import Month, Reading, convert, current_month, finite_number, is_unlimited, parse_date
 from .retry import Backoff, Deadline
 from .tokens import TokenFile
 
@@ -102,8 +102,8 @@ def reading_from_graphql(raw: Any, *, now: float | None = None) -> Reading:
         raise SiteChangedError(f"the app's usage answer has an empty or invalid {USAGE_PATH}")
     months = sorted((_month(item) for item in node), key=lambda pair: pair[0].start)
     today = datetime.date.fromtimestamp(now)
-    current = next((pair for pair in months if pair[0].start <= today <= pair[0].end), months[-1])
-    month, policy = current
+    month = current_month([pair[0] for pair in months], today)
+    policy = next(pair[1] for pair in months if pair[0] is month)
     return Reading(used=month.used, total=month.total, units=UNITS, data_timestamp=int(now),
                    cycle_start=month.start, cycle_end=month.end, policy=policy, source=AppSource.name,
                    raw=raw, months=tuple(pair[0] for pair in months))

@@ -260,6 +260,9 @@ class HistoryStore:
         if reading.used is None:
             log.info("history: the reading has no usage figure; nothing stored")
             return False
+        if not reading.display_usage:  # a figure the site does not show yet must not read as a drop
+            log.info("history: Xfinity marks this figure as not for display yet; not stored")
+            return False
         start, end = cycle_of(reading, self.tz)
         timestamp = reading.data_timestamp
         with self._transaction():

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from dateutil import parser as dateparser
 
@@ -21,8 +21,8 @@ from .errors import DataError
 UNIT_BYTES = {"KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}
 #: Units the meter is known to report in.
 KNOWN_UNITS = tuple(UNIT_BYTES)
-#: ``allowableUsage`` values that mean "no cap".
-UNLIMITED_ALLOWANCES = (0, 100000)
+#: An ``allowableUsage`` of 0, or of this or more, means "no cap".
+UNLIMITED_ALLOWANCE = 100000
 
 
 def parse_date(text: Any) -> datetime.date:
@@ -46,10 +46,13 @@ def finite_number(what: str, value: Any) -> float:
 
 
 def is_unlimited(policy: Any, allowance: Any) -> bool:
-    """True when a month with this policy name and allowance has no data cap."""
-    if str(policy or "").lower() == "unlimited":
+    """True when a month with this policy (or policy name) and allowance has no data cap:
+    a policy naming "unlimited", or an allowance that is missing, 0, or 100000 or more."""
+    if "unlimited" in str(policy or "").lower():
         return True
-    return allowance is None or allowance in UNLIMITED_ALLOWANCES
+    if isinstance(allowance, bool) or not isinstance(allowance, (int, float)):
+        return allowance is None
+    return allowance == 0 or allowance >= UNLIMITED_ALLOWANCE
 
 
 def convert(value: float, units: str, to: str) -> float:
@@ -69,6 +72,15 @@ class Month:
     used: float
     total: float | None
     units: str
+
+
+def current_month(months: Sequence[Month], today: datetime.date) -> Month:
+    """The month whose cycle holds ``today``; else the one that ends last (sources list
+    months in either order). ``months`` must not be empty."""
+    for month in months:
+        if month.start <= today <= month.end:
+            return month
+    return max(months, key=lambda month: month.end)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -95,6 +107,9 @@ class Reading:
     source: str = ""
     raw: Any = None
     months: tuple[Month, ...] = ()
+    #: False when the site marks the figure as not for display yet (``displayUsage: false``,
+    #: seen at the start of a cycle): it is shown, but kept out of the history.
+    display_usage: bool = True
 
     @property
     def unlimited(self) -> bool:
@@ -119,6 +134,7 @@ class Reading:
             "devices": [{"id": ident, "usage": usage} for ident, usage in self.devices.items()],
             "policy": self.policy,
             "source": self.source,
+            "display_usage": self.display_usage,
         }
 
 
@@ -126,5 +142,5 @@ def _iso(day: datetime.date | None) -> str | None:
     return None if day is None else day.isoformat()
 
 
-__all__ = ["KNOWN_UNITS", "Month", "Reading", "UNIT_BYTES", "UNLIMITED_ALLOWANCES", "convert",
-           "finite_number", "is_unlimited", "parse_date"]
+__all__ = ["KNOWN_UNITS", "Month", "Reading", "UNIT_BYTES", "UNLIMITED_ALLOWANCE", "convert",
+           "current_month", "finite_number", "is_unlimited", "parse_date"]

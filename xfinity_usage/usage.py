@@ -53,12 +53,12 @@ def _dated(raw: Any) -> list:
 
 
 def current_month(raw: Mapping[str, Any], today: datetime.date) -> dict:
-    """The usage month whose start..end holds ``today``, else the latest one."""
+    """The usage month whose start..end holds ``today``, else the one that ends last."""
     dated = _dated(raw)
     for start, end, month in dated:
         if start <= today <= end:
             return month
-    return max(dated, key=lambda item: item[0])[2]
+    return max(dated, key=lambda item: item[1])[2]
 
 
 def _policy(month: Mapping[str, Any]) -> str | None:
@@ -73,7 +73,8 @@ def month_of(month: Mapping[str, Any]) -> Month:
         raise DataError(f"unknown unit of measure {units!r}")
     used = _number(month, "homeUsage")
     allowance = month.get("allowableUsage")
-    total = None if is_unlimited(month.get("policy"), allowance) else _number(month, "allowableUsage")
+    unlimited = is_unlimited(month.get("policy"), allowance) or is_unlimited(month.get("policyName"), allowance)
+    total = None if unlimited else _number(month, "allowableUsage")
     return Month(parse_date(month.get("startDate")), parse_date(month.get("endDate")), used, total, units)
 
 
@@ -109,7 +110,8 @@ def reading_from_json(raw: Any, *, now: float | None = None) -> Reading:
     current = month_of(month)
     return Reading(used=current.used, total=current.total, units=current.units, data_timestamp=int(now),
                    cycle_start=current.start, cycle_end=current.end, devices=_devices(month),
-                   policy=_policy(month), raw=raw, months=_past_months(dated))
+                   policy=_policy(month), raw=raw, months=_past_months(dated),
+                   display_usage=month.get("displayUsage") is not False)
 
 
 def reading_from_dict(data: Mapping[str, Any]) -> Reading:
