@@ -66,7 +66,7 @@ def paste_sign_in(app, home, *args, transform=lambda url: url):
     urls.write_text(json.dumps(app.urls))
     env = {"HOME": str(home / "home"), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
            "XDG_CACHE_HOME": str(home / "cache"), "XFINITY_CLIENT_SECRET": app.client_secret}
-    out, err = Out(), io.StringIO()
+    out, err = io.StringIO(), Out()  # the address and the prompt go to stderr: stdout keeps the reading
     code = main(["--site-urls", str(urls), "--no-history", "--app-sign-in", "-b", "chrome-headless", *args],
                 Environment(env=env, stdout=out, stderr=err, stdin=Stdin()))
     return code, out.getvalue(), err.getvalue()
@@ -337,3 +337,9 @@ def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
         sign_in(path, app.client_secret, ask, urls=app.urls)
     assert app.state.grants == ["authorization_code"]
     assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 312.0
+
+
+def test_sign_in_with_json_keeps_stdout_pure(app, home):
+    code, out, err = paste_sign_in(app, home, "-j")
+    assert code == 0, err
+    assert json.loads(out)["source"] == "app" and "/oauth/authorize?" in err

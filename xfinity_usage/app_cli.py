@@ -42,13 +42,13 @@ def read_client_secret(env: Mapping[str, str]) -> str:
 
 def _ask_on_terminal(env: "Environment") -> Callable[[str], str]:
     def ask(url: str) -> str:
-        env.stdout.write(
+        env.stderr.write(
             "Open this address in a browser and sign in to Xfinity:\n\n"
             f"{url}\n\n"
             "The sign-in ends on an address starting with xfinitydigitalhome://auth?code=oi-... that the "
             "browser cannot open (see it in the developer tools' Network tab, in the Location header of the "
             "last redirect). Paste that address, or the code alone, and press Enter:\n")
-        env.stdout.flush()
+        env.stderr.flush()
         line = env.stdin.readline()
         env.secrets.extend(_CODE.findall(line))
         return line
