@@ -233,7 +233,9 @@ class FakeDriver:
             page = self.shown.pop(0) if len(self.shown) > 1 else self.shown[0]
             if page.get("raises"):
                 raise WebDriverException("page in flux")
-            return {k: v for k, v in page.items() if k not in ("elements", "scrape", "click_fails", "raises")}
+            return {k: v for k, v in page.items() if k not in ("elements", "scrape", "click_fails", "raises", "on_top")}
+        if script == pages.ON_TOP_JS:  # the real page's checkbox sits beneath its label
+            return self.page.get("on_top", {}).get(args[0], False if args[0] == pages.SEL_REMEMBER else None)
         if script == reader.SCRAPE_JS:
             assert args == reader.SCRAPE_ARGS
             return self.page.get("scrape")

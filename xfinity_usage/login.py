@@ -22,6 +22,7 @@ from .errors import (
 from .pages import (
     SEL_FORM,
     SEL_PASSWD,
+    ON_TOP_JS,
     SEL_REMEMBER,
     SEL_REMEMBER_LABEL,
     SEL_SKIP_SECURITY_CHECK,
@@ -219,8 +220,15 @@ class Login:
             if box.is_selected():
                 return
             try:
+                on_top = self.driver.execute_script(ON_TOP_JS, SEL_REMEMBER)
+            except Exception:  # noqa: BLE001 - unknown: try the box itself
+                on_top = None
+            if on_top is False:  # covered (by its label, as on the real page): click what is on top
+                self._find(SEL_REMEMBER_LABEL).click()
+                return
+            try:
                 box.click()
-            except Exception:  # noqa: BLE001 - covered checkbox: click what receives the click
+            except Exception:  # noqa: BLE001 - covered after all: click what receives the click
                 self._find(SEL_REMEMBER_LABEL).click()
         except Exception as exc:  # noqa: BLE001
             logger.info("could not tick remember me: %s", exc.__class__.__name__)

@@ -27,6 +27,18 @@ SEL_PASSWD = "#passwd"
 SEL_SUBMIT = "#sign_in"
 SEL_REMEMBER = "#remember_me"
 SEL_REMEMBER_LABEL = "#remember_me_checkbox"
+#: True when the element of arguments[0] is what a click at its centre would hit (ES5);
+#: null when it is missing or outside the viewport. Lets a covered checkbox be ticked
+#: through its label without a doomed click (chromedriver retries that for a second).
+ON_TOP_JS = """
+var e = document.querySelector(arguments[0]);
+if (!e || !e.getBoundingClientRect) { return null; }
+var r = e.getBoundingClientRect();
+var x = r.left + r.width / 2, y = r.top + r.height / 2;
+if (!r.width || !r.height || x < 0 || y < 0 || x >= window.innerWidth || y >= window.innerHeight) { return null; }
+var t = document.elementFromPoint(x, y);
+return !!t && (t === e || e.contains(t));
+"""
 SEL_HINT = "#passwd-hint"
 SEL_MFA = "#verificationCode"
 SEL_SKIP_SECURITY_CHECK = "a.cancel"
