@@ -4,12 +4,12 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence
 
 from .errors import AccessDeniedError, ConfigError, SiteUnavailableError
 from .files import write_private
 from .reading import Reading
-from .retry import Deadline
+from .retry import Backoff, Deadline
 from .secrets import Secret
 from .sources import BrowserSource, SessionSource, Source
 
@@ -44,6 +44,8 @@ class XfinityUsage:
         to try again for this many seconds (recorded beside the cookie file).
     :param force: try even during the cool-down.
     :param timeouts: the browser flow's waits (:class:`xfinity_usage.site.Timeouts`), e.g. shorter in tests.
+    :param backoff: makes the :class:`~xfinity_usage.retry.Backoff` waited between retries
+        (default ``Backoff()``), e.g. a fast one in tests.
     :param sources: the :class:`~xfinity_usage.sources.Source` s to try, in order, instead of
         the saved session and the browser.
     :param source: ``auto`` (the app's API when ``token_file`` exists, else the saved session
@@ -66,7 +68,8 @@ class XfinityUsage:
                  driver_path: Optional[str] = None, browser_path: Optional[str] = None,
                  ca_certs: Optional[str] = None, cooldown: float = 3600.0, force: bool = False,
                  timeouts: Any = None, sources: Optional[Sequence[Source]] = None,
-                 source: str = "auto", token_file: Optional[str] = None, client_secret: Optional[str] = None):
+                 source: str = "auto", token_file: Optional[str] = None, client_secret: Optional[str] = None,
+                 backoff: Optional[Callable[[], Backoff]] = None):
         if source not in SOURCE_CHOICES:
             raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCE_CHOICES)}")
         if token_file is None:
@@ -113,6 +116,7 @@ class XfinityUsage:
         self.cooldown = cooldown
         self.force = force
         self.timeouts = timeouts
+        self.backoff = backoff
         self._sources = None if sources is None else list(sources)
         #: The name of the source that answered the last run (``"session"``, ``"browser"``, ...).
         self.served_by: Optional[str] = None
@@ -143,11 +147,12 @@ class XfinityUsage:
                               retries=self.retries, ca_certs=self.ca_certs)]
         found: list[Source] = []
         if self.reuse_session:
-            found.append(SessionSource(self.cookie_file, self.urls, retries=self.retries, ca_certs=self.ca_certs))
+            found.append(SessionSource(self.cookie_file, self.urls, retries=self.retries, ca_certs=self.ca_certs,
+                                       backoff=self.backoff or Backoff))
         debug_dir = self.debug_dir or (os.path.join(os.getcwd(), "xfinity-usage-debug") if self.debug else None)
         found.append(BrowserSource(
             self.browser_name, self.urls, self.username, self._password, self.cookie_file,
-            retries=self.retries, timeouts=self.timeouts, debug_dir=debug_dir,
+            retries=self.retries, timeouts=self.timeouts, debug_dir=debug_dir, backoff=self.backoff,
             browser={"driver_path": self.driver_path, "binary_path": self.browser_path,
                      "page_load_timeout": min(60.0, self.timeout)}))
         return found

@@ -89,7 +89,8 @@ class BrowserSource:
 
     ``browser`` holds the keyword arguments of
     :func:`~xfinity_usage.browsers.open_browser` besides the name;
-    ``timeouts`` tunes the site flow's waits (:class:`xfinity_usage.site.Timeouts`).
+    ``timeouts`` tunes the site flow's waits (:class:`xfinity_usage.site.Timeouts`) and
+    ``backoff`` makes its :class:`~xfinity_usage.retry.Backoff` between retries (tests pass a fast one).
     With ``debug_dir`` set, a failing page's screenshot and HTML (secrets
     masked, mode 0600) are saved there.
     """
@@ -98,7 +99,8 @@ class BrowserSource:
 
     def __init__(self, browser_name: str, urls: Mapping[str, str], username: str, password: Secret,
                  cookie_file: str, *, retries: int = 3, browser: Mapping[str, Any] | None = None,
-                 timeouts: Any = None, debug_dir: str | None = None):
+                 timeouts: Any = None, debug_dir: str | None = None,
+                 backoff: Callable[[], Backoff] | None = None):
         self.browser_name = browser_name
         self.urls = dict(urls)
         self.username = username
@@ -108,6 +110,7 @@ class BrowserSource:
         self.browser = dict(browser or {})
         self.timeouts = timeouts
         self.debug_dir = debug_dir
+        self.backoff = backoff
         #: Password submissions of the last read.
         self.password_submissions = 0
 
@@ -123,7 +126,7 @@ class BrowserSource:
         with open_browser(self.browser_name, **self.browser) as driver:
             extra = {} if self.timeouts is None else {"timeouts": self.timeouts}
             flow = SiteFlow(driver, self.urls, self.username, self._password, deadline,
-                            retries=self.retries, **extra)
+                            retries=self.retries, backoff=self.backoff, **extra)
             try:
                 logger.info("signing in", extra=PROGRESS)
                 flow.login()
