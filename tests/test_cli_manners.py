@@ -250,3 +250,55 @@ def test_a_short_password_does_not_mangle_logs(monkeypatch):
     monkeypatch.setattr(cli, "_fetch", fetch)
     _, _, err = run_cli(["--no-history", "-v"], {"XFINITY_USER": "u", "XFINITY_PASSWORD": "x"})
     assert "xfinity_usage.client typed ******** into the form" in err
+
+
+# ---------------------------------------------------------------- the tool matches its docs
+
+
+def test_help_lines_are_short_and_name_the_default_browser_first():
+    out = io.StringIO()
+    main(["-h"], Environment({}, out, io.StringIO()))
+    text = out.getvalue()
+    assert max(len(line) for line in text.splitlines()) <= 100
+    browser_help = text[text.index("-b BROWSER, --browser BROWSER"):]
+    assert browser_help.split()[4] == "firefox-headless"
+
+
+def test_exit_code_2_has_one_name():
+    out = io.StringIO()
+    main(["-h"], Environment({}, out, io.StringIO()))
+    assert "2   configuration" in out.getvalue() and "usage" not in out.getvalue().split("exit codes:")[1]
+    assert ExitCode.USAGE is ExitCode.CONFIGURATION
+    assert errors.ConfigError.label == "configuration"
+
+
+def test_site_urls_takes_the_line_the_simulator_prints(tmp_path, monkeypatch):
+    line = {"scenario": "normal", "urls": {"HOME_URL": "http://127.0.0.1:1/"}, "username": "u", "password": "p"}
+    path = tmp_path / "site.json"
+    path.write_text(json.dumps(line))
+    assert cli._site_urls(str(path)) == {"HOME_URL": "http://127.0.0.1:1/"}
+
+
+def test_simulator_help_lists_scenarios_and_a_busy_port_is_one_line():
+    import socket
+
+    from xfinity_usage.simulator import SCENARIOS
+
+    done = subprocess.run([sys.executable, "-m", "xfinity_usage.simulator", "-h"], capture_output=True, text=True)
+    assert all(name in done.stdout for name in SCENARIOS)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "xfinity_usage.simulator", "--port-customer", str(port)],
+                              capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_docs_say_how_to_install_this_version_and_where_debug_files_go():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    usage = open(os.path.join(root, "docs", "usage.rst"), encoding="utf-8").read()
+    assert "would install the old 3.x" in usage and "--debug-dir" in usage and "$HOME" in usage
+    readme = open(os.path.join(root, "README.rst"), encoding="utf-8").read()
+    using = readme[readme.index("Using it"):readme.index("History, projection")]
+    assert "[drivers]" in using and "firefox-esr" in using

@@ -46,7 +46,7 @@ exit codes:
 
 exit codes with --warn/--crit (Nagios plugin states):
   0   OK        1   WARNING   2   CRITICAL
-  3   UNKNOWN   any failure to get a figure, and any usage error"""
+  3   UNKNOWN   any failure to get a figure, and any bad option or value"""
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
@@ -61,8 +61,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("-c", "--cookie-file", default=None,
                    help="file keeping the session cookies between runs (default: "
                         "$XDG_CACHE_HOME/xfinity-usage/cookies.json)")
-    p.add_argument("-b", "--browser", choices=BROWSERS, default=DEFAULT_BROWSER,
-                   help=f"browser to use (default: {DEFAULT_BROWSER})")
+    p.add_argument("-b", "--browser", choices=BROWSERS, default=DEFAULT_BROWSER, metavar="BROWSER",
+                   help=f"{DEFAULT_BROWSER} (the default), firefox, chrome-headless, chrome, "
+                        "or phantomjs (deprecated)")
     p.add_argument("-j", "--json", action="store_true", help="print the full reading as JSON")
     p.add_argument("-g", "--graphite", action="store_true", help="send the reading to Graphite")
     p.add_argument("-H", "--graphite-host", default="127.0.0.1", help="Graphite host (default: 127.0.0.1)")
@@ -320,6 +321,8 @@ def _site_urls(path: Optional[str]) -> Optional[dict]:
             urls = json.load(handle)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"cannot read --site-urls {path}: {exc}") from None
+    if isinstance(urls, dict) and isinstance(urls.get("urls"), dict):  # the line the simulator prints
+        urls = urls["urls"]
     if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
         raise ConfigError(f"--site-urls {path} must hold a JSON object of URL strings")
     return urls

@@ -12,7 +12,8 @@ class ExitCode(enum.IntEnum):
 
     OK = 0
     ERROR = 1               #: unexpected internal error
-    USAGE = 2               #: bad command line or configuration (argparse also uses 2)
+    CONFIGURATION = 2       #: bad command line, option value or configuration (argparse also uses 2)
+    USAGE = 2               #: another name of CONFIGURATION, kept for callers of earlier versions
     BAD_CREDENTIALS = 3     #: the site refused the username or password
     ACCOUNT_ACTION = 4      #: MFA, verification or password reset needed on the site
     ACCESS_DENIED = 5       #: the site's bot protection blocked us (or we are cooling down)

@@ -140,8 +140,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The MQTT / Home Assistant options (the password comes from MQTT_PASSWORD or MQTT_PASSWORD_FILE)."""
     group = parser.add_argument_group(
         "MQTT and Home Assistant",
-        "publish each reading to an MQTT broker with Home Assistant discovery; the password comes "
-        "from MQTT_PASSWORD or MQTT_PASSWORD_FILE, never from a flag")
+        "publish each reading to an MQTT broker with Home Assistant discovery;\n"
+        "the password comes from MQTT_PASSWORD or MQTT_PASSWORD_FILE, never from a flag")
     group.add_argument("--mqtt-host", metavar="HOST", help="publish to the MQTT broker on HOST")
     group.add_argument("--mqtt-port", type=_port, metavar="PORT",
                        help="the broker's port (default: 1883; 8883 with TLS)")

@@ -21,7 +21,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(prog="python -m xfinity_usage.simulator",
                                      description="Serve the simulated Xfinity site on 127.0.0.1.")
-    parser.add_argument("--scenario", choices=SCENARIOS, default="normal")
+    parser.add_argument("--scenario", choices=SCENARIOS, default="normal", metavar="NAME",
+                        help="what the site does (default: normal); one of: " + ", ".join(SCENARIOS))
     parser.add_argument("--port-customer", type=int, default=0, help="customer host port (default: any free one)")
     parser.add_argument("--port-login", type=int, default=0, help="login host port (default: any free one)")
     parser.add_argument("--fault-rate", type=float, default=0.0, help="probability of a fault on each request")
@@ -56,7 +57,11 @@ def main(argv: list[str] | None = None) -> int:
     site = SimulatedSite(scenario=args.scenario, fault_rate=args.fault_rate, fault_kinds=args.fault_kinds,
                          seed=args.seed, today=args.today, slow_seconds=args.slow_seconds,
                          port_customer=args.port_customer, port_login=args.port_login)
-    site.start()
+    try:
+        site.start()
+    except OSError as exc:  # e.g. a busy port: one line, no traceback
+        print(f"xfinity_usage.simulator: cannot serve: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     try:
         print(json.dumps({"scenario": args.scenario, "urls": site.urls,
                           "username": DEMO_USERNAME, "password": DEMO_PASSWORD}), flush=True)
