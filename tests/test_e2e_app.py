@@ -339,6 +339,48 @@ def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
     assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 312.0
 
 
+@pytest.mark.e2e
+@pytest.mark.parametrize("browser", ["firefox", "firefox-headless"])
+def test_sign_in_in_a_real_firefox_captures_the_code_from_bidi_events(app, home, xvfb, browser, caplog):
+    """Firefox shows the redirect nowhere: its WebDriver BiDi network events give it, and no log repeats it."""
+    import logging
+
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from xfinity_usage.app_browser import capture_redirect, quiet_selenium_logs
+    from xfinity_usage.browsers import open_browser
+
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="selenium")   # Selenium logs every BiDi message at DEBUG
+    path = str(token_path(home))
+    seen = {}
+    with quiet_selenium_logs(), open_browser(browser, network_log=True) as driver:
+        assert isinstance(driver.capabilities.get("webSocketUrl"), str)
+
+        def person():  # the person types into the window the tool opened
+            WebDriverWait(driver, 20).until(lambda d: d.find_elements("id", "user"))
+            driver.find_element("id", "user").send_keys(app.username)
+            driver.find_element("id", "passwd").send_keys(app.password)
+            driver.find_element("id", "sign_in").click()
+
+        def ask(url):
+            helper = threading.Thread(target=person)
+            helper.start()
+            try:
+                found = capture_redirect(driver, url, Deadline(30), name=browser)
+            finally:
+                helper.join(30)
+            assert not driver.current_url.startswith("xfinitydigitalhome:")   # the address bar never shows it
+            seen["code"] = found.split("code=", 1)[1].split("&")[0]
+            return found
+
+        sign_in(path, app.client_secret, ask, urls=app.urls)
+    assert app.state.grants == ["authorization_code"]
+    assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 312.0
+    assert any(record.name.endswith("websocket_connection") for record in caplog.records)  # BiDi was logged
+    assert seen["code"].startswith("oi-") and seen["code"] not in caplog.text
+
+
 def test_sign_in_with_json_keeps_stdout_pure(app, home):
     code, out, err = paste_sign_in(app, home, "-j")
     assert code == 0, err

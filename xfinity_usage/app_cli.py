@@ -56,14 +56,18 @@ def _ask_on_terminal(env: "Environment") -> Callable[[str], str]:
     return ask
 
 
-def _ask_in_browser(args: argparse.Namespace, deadline: Deadline, stack: Any) -> Callable[[str], str]:
-    from .app_browser import capture_redirect
+def _ask_in_browser(args: argparse.Namespace, env: "Environment", deadline: Deadline,
+                    stack: Any) -> Callable[[str], str]:
+    from .app_browser import capture_redirect, quiet_selenium_logs
     from .browsers import open_browser
 
     def ask(url: str) -> str:
+        stack.enter_context(quiet_selenium_logs())  # until the browser has quit: its events hold the code
         driver = stack.enter_context(open_browser(args.browser, driver_path=args.driver_path,
                                                   binary_path=args.browser_path, network_log=True))
-        return capture_redirect(driver, url, deadline)
+        found = capture_redirect(driver, url, deadline, name=args.browser)
+        env.secrets.extend(_CODE.findall(found))
+        return found
 
     return ask
 
@@ -77,7 +81,7 @@ def _sign_in(args: argparse.Namespace, env: "Environment", token_file: str, secr
     deadline = Deadline(max(args.timeout, SIGN_IN_SECONDS))
     with contextlib.ExitStack() as stack:
         if ask is None:
-            ask = _ask_in_browser(args, deadline, stack) if args.browser in WINDOWED else _ask_on_terminal(env)
+            ask = _ask_in_browser(args, env, deadline, stack) if args.browser in WINDOWED else _ask_on_terminal(env)
         tokens = sign_in(token_file, secret, ask, urls=urls, deadline=deadline, retries=args.retries)
     env.secrets.extend([tokens.access_token, tokens.refresh_token, tokens.id_token])
     env.stderr.write(f"signed in the way the Xfinity app does; the tokens are in {token_file}\n")

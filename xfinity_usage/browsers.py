@@ -322,8 +322,9 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
     ``quit_timeout``: how long the WebDriver quit may take before the processes are
     killed (default :data:`QUIT_TIMEOUT`).
 
-    ``network_log`` keeps Chrome's performance log (``driver.get_log("performance")``), where
-    the app sign-in finds the redirect to ``xfinitydigitalhome://``; other browsers ignore it.
+    ``network_log`` keeps Chrome's performance log (``driver.get_log("performance")``) and opens
+    Firefox's WebDriver BiDi channel (``webSocketUrl``, for ``driver.network`` events), where the
+    app sign-in finds the redirect to ``xfinitydigitalhome://``; PhantomJS ignores it.
     """
     family = _family(name)
     headless = name.endswith("-headless")
@@ -347,7 +348,7 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
     try:
         try:
             starter = {"chrome": _start_chrome, "firefox": _start_firefox, "phantomjs": _start_phantomjs}[family]
-            extra = {"network_log": True} if network_log and family == "chrome" else {}
+            extra = {"network_log": True} if network_log and family in ("chrome", "firefox") else {}
             run.driver = starter(run, driver, binary, headless, **extra)
             run.track()
             run.driver.set_window_size(*WINDOW_SIZE)
@@ -467,7 +468,7 @@ FIREFOX_PREFS = {
 FIREFOX_ENV = {"MOZ_CRASHREPORTER_DISABLE": "1"}
 
 
-def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
+def _start_firefox(run: _Run, driver: str, binary: str, headless: bool, network_log: bool = False) -> Any:
     from selenium import webdriver
     from selenium.webdriver.firefox.service import Service
 
@@ -483,6 +484,8 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool) -> Any:
         options.set_preference(key, value)
     options.set_preference("browser.tabs.crashReporting.sendReport", False)  # never send a crashed tab's report
     options.accept_insecure_certs = False
+    if network_log:
+        options.enable_bidi = True  # the webSocketUrl capability: WebDriver BiDi network events
     run.service = private_service(Service)(executable_path=driver, env=run.environment(**FIREFOX_ENV))
     return webdriver.Firefox(options=options, service=run.service)
 
