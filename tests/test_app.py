@@ -2,6 +2,7 @@
 import datetime
 import os
 import stat
+import time
 
 import pytest
 
@@ -135,3 +136,111 @@ def test_redirect_found_in_chrome_performance_log():
                f'"xfinitydigitalhome://auth?code={CODE}&state={STATE}"}}}}}}}}')
     assert find_redirect([message]) == f"xfinitydigitalhome://auth?code={CODE}&state={STATE}"
     assert find_redirect(['{"message": {"params": {}}}']) is None
+
+
+class _NoCaptureDriver:
+    """A browser that reports the redirect nowhere: no BiDi, no performance log."""
+
+    capabilities = {"browserName": "firefox"}
+
+    def __init__(self):
+        self.opened = []
+
+    def get_log(self, kind):
+        raise RuntimeError("no such log")
+
+    def get(self, url):
+        self.opened.append(url)
+
+
+def test_a_browser_that_cannot_report_the_redirect_is_refused_at_once():
+    from xfinity_usage.app_browser import capture_redirect
+    from xfinity_usage.errors import BrowserError
+    from xfinity_usage.retry import Deadline
+
+    driver = _NoCaptureDriver()
+    started = time.monotonic()
+    with pytest.raises(BrowserError) as caught:
+        capture_redirect(driver, "http://127.0.0.1:9/authorize", Deadline(600), name="firefox")
+    assert time.monotonic() - started < 1 and driver.opened == []
+    text = str(caught.value)
+    assert "\n" not in text and "firefox cannot report" in text and "paste the address" in text
+    assert "without -b chrome/firefox" in text and caught.value.exit_code == ExitCode.BROWSER
+
+
+def test_cli_says_at_once_when_the_browser_cannot_report_the_redirect(monkeypatch, tmp_path):
+    import contextlib
+    import io
+    import json
+
+    from xfinity_usage import browsers
+    from xfinity_usage.cli import Environment, main
+
+    @contextlib.contextmanager
+    def fake_open_browser(name, **kwargs):
+        assert kwargs.get("network_log") is True
+        yield _NoCaptureDriver()
+
+    monkeypatch.setattr(browsers, "open_browser", fake_open_browser)
+    with SimulatedApp() as app:
+        urls = tmp_path / "urls.json"
+        urls.write_text(json.dumps(app.urls))
+        env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+               "XDG_DATA_HOME": str(tmp_path / "data"), "XFINITY_CLIENT_SECRET": app.client_secret}
+        out, err = io.StringIO(), io.StringIO()
+        started = time.monotonic()
+        code = main(["--site-urls", str(urls), "--no-history", "--app-sign-in", "-b", "firefox"],
+                    Environment(env=env, stdout=out, stderr=err, stdin=io.StringIO("")))
+    assert code == ExitCode.BROWSER and time.monotonic() - started < 5
+    assert err.getvalue().count("\n") == 1 and "paste the address instead" in err.getvalue(), err.getvalue()
+
+
+class _BidiDriver:
+    """A browser with WebDriver BiDi whose network events the test plays."""
+
+    capabilities = {"browserName": "firefox", "webSocketUrl": "ws://127.0.0.1:9/session/x"}
+
+    def __init__(self, events):
+        self.events, self.handlers, self.removed = events, {}, []
+        self.network = self
+        self.current_url = "http://127.0.0.1:9/xerxes-jwt/oauth/code"
+
+    def add_event_handler(self, event, callback):
+        self.handlers[event] = callback
+        return len(self.handlers)
+
+    def remove_event_handler(self, event, handler):
+        self.removed.append(event)
+
+    def get(self, url):
+        for event, params in self.events:
+            self.handlers[event](params)
+
+
+def test_redirect_found_in_a_bidi_response_started_event():
+    from xfinity_usage.app_browser import capture_redirect
+    from xfinity_usage.retry import Deadline
+
+    location = f"xfinitydigitalhome://auth?code={CODE}&state={STATE}"
+    response = {"url": "http://127.0.0.1:9/xerxes-jwt/oauth/code", "status": 302,
+                "headers": [{"name": "Location", "value": {"type": "string", "value": location}}]}
+    driver = _BidiDriver([("response_started", {"request": {"url": "http://127.0.0.1:9/"}, "response": {
+        "url": "http://127.0.0.1:9/", "status": 200, "headers": []}}), ("response_started", {"response": response})])
+    assert capture_redirect(driver, "http://127.0.0.1:9/authorize", Deadline(5), sleep=lambda s: None) == location
+    assert sorted(driver.removed) == sorted(driver.handlers)   # unsubscribed afterwards
+
+
+def test_selenium_traffic_logs_never_show_the_redirect(caplog):
+    import logging
+
+    from xfinity_usage.app_browser import quiet_selenium_logs
+
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="selenium")
+    traffic = logging.getLogger("selenium.webdriver.remote.websocket_connection")
+    with quiet_selenium_logs():
+        traffic.debug(f'<- {{"params": {{"value": "xfinitydigitalhome://auth?code={CODE}"}}}}')
+        traffic.debug("<- %s", f"?code={CODE}&state={STATE}")
+        traffic.debug("<- an ordinary message")
+    traffic.debug("<- after: %s", "plain")
+    assert CODE not in caplog.text and "an ordinary message" in caplog.text and "after: plain" in caplog.text
