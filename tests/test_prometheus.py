@@ -1,0 +1,121 @@
+"""Prometheus export: names, base units, promtool and the client's own parser; textfile and /metrics."""
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from xfinity_usage import prometheus as prom
+from xfinity_usage.errors import ConfigError
+from xfinity_usage.reading import Reading
+from xfinity_usage.report import build_report
+
+NAMES = {"xfinity_usage_used_bytes", "xfinity_usage_allowance_bytes", "xfinity_usage_projected_bytes",
+         "xfinity_usage_cycle_start_timestamp_seconds", "xfinity_usage_cycle_end_timestamp_seconds",
+         "xfinity_usage_device_used_bytes", "xfinity_usage_plan_info",
+         "xfinity_usage_last_success_timestamp_seconds", "xfinity_usage_up"}
+GB = 2 ** 30
+
+
+def reading(total=1229.0):
+    return Reading(used=500.0, total=total, units="GB", data_timestamp=int(time.time()) - 60,
+                   cycle_start=datetime.date(2026, 11, 1), cycle_end=datetime.date(2026, 11, 30),
+                   devices={"44:1C:A8:05:00:5E": 300.0, "phone": 0.5}, policy="limited", source="test")
+
+
+def promtool(text: str) -> None:
+    tool = shutil.which("promtool")
+    if tool is None:
+        pytest.fail("promtool not found: install the Debian package prometheus", pytrace=False)
+    proc = subprocess.run([tool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert proc.returncode == 0 and not proc.stdout.strip() and not proc.stderr.strip(), proc.stdout + proc.stderr
+
+
+def parse(text: str) -> dict:
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def test_names_units_and_labels():
+    collector = prom.UsageCollector()
+    r = reading()
+    collector.update(r, build_report([], r), when=1795900000.0)
+    text = prom.render(collector)
+    promtool(text)
+    families = parse(text)
+    assert set(families) == NAMES
+    samples = {s.name + str(sorted(s.labels.items())): s.value for f in families.values() for s in f.samples}
+    assert samples["xfinity_usage_allowance_bytes[]"] == 1229 * GB  # Xfinity's 1.2 TB plan: 1229 GB in 1024s
+    assert samples["xfinity_usage_used_bytes[]"] == 500 * GB
+    assert samples["xfinity_usage_device_used_bytes[('device', '44:1C:A8:05:00:5E')]"] == 300 * GB
+    assert samples["xfinity_usage_plan_info[('policy', 'limited')]"] == 1
+    assert samples["xfinity_usage_up[]"] == 1
+    assert samples["xfinity_usage_last_success_timestamp_seconds[]"] == 1795900000.0
+    start = samples["xfinity_usage_cycle_start_timestamp_seconds[]"]
+    end = samples["xfinity_usage_cycle_end_timestamp_seconds[]"]
+    assert datetime.datetime.fromtimestamp(start).date() == datetime.date(2026, 11, 1)
+    assert datetime.datetime.fromtimestamp(end).date() == datetime.date(2026, 12, 1)
+    for line in text.splitlines():  # every metric name the issue lists, and no date labels
+        if not line.startswith("#"):
+            name = line.split("{")[0].split(" ")[0]
+            assert name in NAMES, name
+            assert "date" not in line and "2026" not in line.split(" ")[0]
+    assert "cached" not in text.lower()
+
+
+def test_unlimited_plan_has_no_allowance_and_help_says_cached():
+    collector = prom.UsageCollector(cached=True)
+    collector.update(reading(total=None), None)
+    text = prom.render(collector)
+    promtool(text)
+    families = parse(text)
+    assert "xfinity_usage_allowance_bytes" not in families
+    assert "xfinity_usage_projected_bytes" not in families  # no report: no projection
+    assert all("Cached" in f.documentation for f in families.values())
+
+
+def test_textfile_is_written_atomically_and_a_failure_keeps_the_last_success(tmp_path):
+    path = tmp_path / "xfinity.prom"
+    r = reading()
+    prom.write_reading(str(path), r, build_report([], r))
+    assert os.listdir(tmp_path) == ["xfinity.prom"]  # no temporary file left behind
+    text = path.read_text()
+    promtool(text)
+    success = parse(text)["xfinity_usage_last_success_timestamp_seconds"].samples[0].value
+    prom.write_failure(str(path))
+    families = parse(path.read_text())
+    promtool(path.read_text())
+    assert families["xfinity_usage_up"].samples[0].value == 0
+    assert families["xfinity_usage_last_success_timestamp_seconds"].samples[0].value == success
+    assert "xfinity_usage_used_bytes" not in families
+
+
+def test_metrics_server_serves_the_cached_reading():
+    collector = prom.UsageCollector(cached=True)
+    collector.update(reading(), None)
+    server = prom.MetricsServer(collector, port=_free_port()).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=5) as answer:
+            text = answer.read().decode()
+    finally:
+        server.close()
+    promtool(text)
+    assert parse(text)["xfinity_usage_used_bytes"].samples[0].value == 500 * GB
+
+
+def test_missing_extra_names_it(monkeypatch):
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    with pytest.raises(ConfigError, match=r"pip install 'xfinity-usage\[prometheus\]'"):
+        prom.render(prom.UsageCollector())
+
+
+def _free_port() -> int:
+    from .fixtures_mqtt import free_port
+
+    return free_port()
