@@ -4,7 +4,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BROWSER ?= firefox-headless
-APT_PACKAGES = chromium chromium-driver firefox-esr xvfb graphite-carbon python3-venv
+APT_PACKAGES = chromium chromium-driver firefox-esr xvfb graphite-carbon python3-venv \
+	mosquitto mosquitto-clients prometheus openssl
 BIN = $(VENV)/bin
 
 .PHONY: demo test test-quick docs system-deps venv clean
