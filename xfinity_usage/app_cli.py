@@ -120,7 +120,7 @@ def read_app(args: argparse.Namespace, env: "Environment", common: dict, token_f
 def demo_app(args: argparse.Namespace, env: "Environment", common: dict) -> "Reading":
     """``--demo --source app``: the whole sign-in and a reading against the simulated app, no input needed.
 
-    With ``--app-sign-in -b chrome`` the sign-in happens in that window (the
+    With ``--app-sign-in -b chrome`` (or ``firefox``) the sign-in happens in that window (the
     demo account's ID and password are shown on stderr); otherwise the
     simulated person signs in by themselves.
     """
