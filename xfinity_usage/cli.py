@@ -111,7 +111,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                      help="the app sign-in's tokens (default: $XDG_CONFIG_HOME/xfinity-usage/app-token.json)")
     app.add_argument("--app-sign-in", action="store_true",
                      help="sign in the way the Xfinity app does, save the tokens, then read the usage; with "
-                          "-b chrome the sign-in happens in that window, else paste the final address")
+                          "-b chrome or -b firefox the sign-in happens in that window, else paste the final "
+                          "address")
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
     run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
     from . import sinks  # MQTT, Prometheus and --interval: their own modules
