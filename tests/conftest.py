@@ -1,8 +1,12 @@
 """Shared fixtures. Each fixture module owns one concern; this file only imports them."""
+# the suite's rules: a skip is a failure
+from .suite_rules import pytest_runtest_makereport  # noqa: F401
 # fixtures: simulated site
 from .fixtures_site import site, make_site  # noqa: F401
 # fixtures: browsers, Xvfb and process counting
 from .fixtures_browsers import browser_name, browser_process_marker, isolated, xvfb  # noqa: F401
+# fixtures: the client factory and browsers shared between tests
+from .fixtures_clients import make_client, shared_browser, shared_browsers  # noqa: F401
 # fixtures: carbon-cache
 from .fixtures_carbon import carbon  # noqa: F401
 # fixtures: mosquitto brokers and a throwaway CA

@@ -1,4 +1,12 @@
-"""End to end: the library drives a real browser through every scenario of the simulated site."""
+"""End to end: the library drives a real browser through every scenario of the simulated site.
+
+The scenarios run in a browser shared by the tests (``shared_browser``:
+fresh cookies each time); the normal flow and a wrong password also run in a
+freshly started browser of each kind, which must leave no process behind.
+The login machine and the usage reader are unit tested on a fake driver
+(tests/test_login.py, tests/test_reader.py).
+"""
+import contextlib
 import os
 import stat
 
@@ -8,20 +16,14 @@ from xfinity_usage import (
     AccessDeniedError,
     AccountActionRequiredError,
     BadCredentialsError,
-    XfinityUsage,
 )
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
+from .fixtures_clients import MATRIX_BROWSER, in_shared_browser
+from .proctools import assert_no_new_browser_processes
+
 pytestmark = pytest.mark.e2e
-
-SCENARIO_BROWSER = "chrome-headless"
-
-
-def client(site, tmp_path, browser=SCENARIO_BROWSER, password=DEMO_PASSWORD, **kw):
-    kw.setdefault("reuse_session", False)
-    kw.setdefault("timeout", 90)
-    return XfinityUsage(DEMO_USERNAME, password, cookie_file=str(tmp_path / "state" / "cookies.json"),
-                        browser_name=browser, urls=site.urls, **kw)
+shared = in_shared_browser
 
 
 def check_reading(reading, site):
@@ -30,10 +32,11 @@ def check_reading(reading, site):
     assert isinstance(reading["data_timestamp"], int)
 
 
+@shared
 @pytest.mark.parametrize("scenario", ["normal", "legacy_form", "security_check"])
-def test_login_and_json(make_site, tmp_path, scenario):
+def test_login_and_json(make_site, make_client, tmp_path, scenario):
     site = make_site(scenario=scenario)
-    c = client(site, tmp_path)
+    c = make_client(site)
     reading = c.run()
     check_reading(reading, site)
     assert len(reading["raw"]["usageMonths"]) == 6
@@ -47,94 +50,101 @@ def test_login_and_json(make_site, tmp_path, scenario):
     assert DEMO_PASSWORD not in path.read_text()
 
 
-def test_json_endpoints_gone_scrapes_page(make_site, tmp_path):
+@shared
+def test_json_endpoints_gone_scrapes_page(make_site, make_client):
     site = make_site(scenario="json_gone")
-    reading = client(site, tmp_path).run()
+    reading = make_client(site).run()
     check_reading(reading, site)
     assert reading["raw"]["source"] == "usage-page"
 
 
-def test_unlimited_plan(make_site, tmp_path):
+@shared
+def test_unlimited_plan(make_site, make_client):
     site = make_site(scenario="unlimited")
-    reading = client(site, tmp_path).run()
+    reading = make_client(site).run()
     assert reading["total"] is None and reading["used"] == 424.0
 
 
-def test_unlimited_404(make_site, tmp_path):
+@shared
+def test_unlimited_404(make_site, make_client):
     site = make_site(scenario="unlimited_404")
-    reading = client(site, tmp_path).run()
+    reading = make_client(site).run()
     assert reading["total"] is None and reading["used"] is None
     assert reading["raw"]["message"] == "Plan does not support the usage meter feature."
 
 
-def test_bad_password_submits_once(make_site, tmp_path):
+@shared
+def test_bad_password_submits_once(make_site, make_client):
     site = make_site(scenario="normal")
     with pytest.raises(BadCredentialsError) as info:
-        client(site, tmp_path, password="wrong-password-123").run()
+        make_client(site, password="wrong-password-123").run()
     assert "wrong-password-123" not in str(info.value)
     assert site.password_submissions == 1
 
 
-def test_mfa(make_site, tmp_path):
-    site = make_site(scenario="mfa")
-    with pytest.raises(AccountActionRequiredError):
-        client(site, tmp_path).run()
+@shared
+@pytest.mark.parametrize("scenario,message", [("mfa", None), ("password_reset", "new password")])
+def test_account_action_required(make_site, make_client, scenario, message):
+    site = make_site(scenario=scenario)
+    with pytest.raises(AccountActionRequiredError, match=message):
+        make_client(site).run()
     assert site.password_submissions == 1
 
 
-def test_password_reset_demanded(make_site, tmp_path):
-    site = make_site(scenario="password_reset")
-    with pytest.raises(AccountActionRequiredError, match="new password"):
-        client(site, tmp_path).run()
-    assert site.password_submissions == 1
-
-
-def test_access_denied(make_site, tmp_path):
+@shared
+def test_access_denied(make_site, make_client):
     site = make_site(scenario="access_denied")
     with pytest.raises(AccessDeniedError):
-        client(site, tmp_path).run()
+        make_client(site).run()
     assert site.password_submissions == 0
     # the next run backs off without touching the site, and says when it may try again
     seen = len(site.requests)
     with pytest.raises(AccessDeniedError, match="not trying again before .* --force"):
-        client(site, tmp_path).run()
+        make_client(site).run()
     assert len(site.requests) == seen
     with pytest.raises(AccessDeniedError, match="bot protection answered"):
-        client(site, tmp_path, force=True).run()
+        make_client(site, force=True).run()
     assert len(site.requests) > seen
 
 
-@pytest.mark.parametrize("scenario", ["normal", "legacy_form", "json_gone", "bad_password", "mfa"])
-def test_scenarios_in_every_browser(browser_name, make_site, tmp_path, scenario):
-    """Issue 3's matrix: the main scenarios in all five browsers, leaving no process behind."""
-    from .proctools import assert_no_new_browser_processes
+#: Scenarios of the matrix that start a fresh browser each (and check that none is left behind).
+FRESH = ("normal", "bad_password")
 
+
+@pytest.mark.parametrize("scenario", ["normal", "legacy_form", "json_gone", "bad_password", "mfa"])
+def test_scenarios_in_every_browser(browser_name, make_site, make_client, request, scenario):
+    """Issue 3's matrix: the main scenarios in all five browsers.
+
+    The FRESH ones start the browser for the run and must leave no process
+    behind; the others run in the module's running browser of that kind.
+    """
+    if scenario not in FRESH:
+        request.getfixturevalue("shared_browser")
     site = make_site(scenario="normal" if scenario == "bad_password" else scenario)
     password = "wrong-password-123" if scenario == "bad_password" else DEMO_PASSWORD
-    with assert_no_new_browser_processes():
+    with assert_no_new_browser_processes() if scenario in FRESH else contextlib.nullcontext():
         if scenario == "bad_password":
             with pytest.raises(BadCredentialsError):
-                client(site, tmp_path, browser=browser_name, password=password).run()
+                make_client(site, browser_name=browser_name, password=password).run()
         elif scenario == "mfa":
             with pytest.raises(AccountActionRequiredError):
-                client(site, tmp_path, browser=browser_name).run()
+                make_client(site, browser_name=browser_name).run()
         else:
-            reading = client(site, tmp_path, browser=browser_name).run()
+            reading = make_client(site, browser_name=browser_name).run()
             check_reading(reading, site)
             if scenario == "json_gone":
                 assert reading["raw"]["source"] == "usage-page"
     assert site.password_submissions == 1
 
 
-def test_debug_screenshot_page_is_masked(site):
+def test_debug_screenshot_page_is_masked(site, shared_browser):
     """Before the failure screenshot, the username is starred in the page itself (text and fields)."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from xfinity_usage.browsers import open_browser
     from xfinity_usage.site import mask_page
 
-    with open_browser(SCENARIO_BROWSER) as driver:
+    with shared_browser.open(MATRIX_BROWSER) as driver:
         driver.get(site.urls["HOME_URL"])
         WebDriverWait(driver, 30).until(lambda d: d.find_elements(By.CSS_SELECTOR, "#user"))
         driver.find_element(By.CSS_SELECTOR, "#user").send_keys(DEMO_USERNAME)

@@ -9,19 +9,25 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from xfinity_usage import XfinityUsage
 from xfinity_usage.session import SessionExpired, fetch_usage
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
-pytestmark = pytest.mark.e2e
+from .fixtures_clients import in_shared_browser
+
+# The cold runs sign in with the module's running browser (fresh cookies each time).
+pytestmark = [pytest.mark.e2e, in_shared_browser]
 
 
-def client(site, cookie_file, **kw):
-    return XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=str(cookie_file), browser_name="chrome-headless",
-                        urls=site.urls, timeout=90, **kw)
+@pytest.fixture
+def client(make_client):
+    """``client(site, cookie_file, **kw)``: the demo account with a saved session to reuse."""
+    def client(site, cookie_file, **kw):
+        kw.setdefault("reuse_session", True)
+        return make_client(site, cookie_file=str(cookie_file), **kw)
+    return client
 
 
-def test_warm_run_needs_no_browser_and_matches_the_cold_one(site, tmp_path, monkeypatch):
+def test_warm_run_needs_no_browser_and_matches_the_cold_one(site, tmp_path, monkeypatch, client):
     cookie_file = tmp_path / "cookies.json"
     cold = client(site, cookie_file)
     cold_reading = cold.run()
@@ -41,7 +47,7 @@ def test_warm_run_needs_no_browser_and_matches_the_cold_one(site, tmp_path, monk
     assert site.password_submissions == 1
 
 
-def test_warm_path_does_not_import_selenium(site, tmp_path):
+def test_warm_path_does_not_import_selenium(site, tmp_path, client):
     cookie_file = tmp_path / "cookies.json"
     client(site, cookie_file).run()
     code = (
@@ -55,7 +61,7 @@ def test_warm_path_does_not_import_selenium(site, tmp_path):
     assert out.strip() == "424.0"
 
 
-def test_expired_session_falls_back_to_exactly_one_login(site, tmp_path):
+def test_expired_session_falls_back_to_exactly_one_login(site, tmp_path, client):
     cookie_file = tmp_path / "cookies.json"
     client(site, cookie_file).run()
     site.expire_sessions()
@@ -72,7 +78,7 @@ def test_expired_session_falls_back_to_exactly_one_login(site, tmp_path):
     assert c.served_by == "session"
 
 
-def test_fresh_login_skips_reuse(site, tmp_path):
+def test_fresh_login_skips_reuse(site, tmp_path, client):
     cookie_file = tmp_path / "cookies.json"
     client(site, cookie_file).run()
     c = client(site, cookie_file, reuse_session=False)
@@ -82,7 +88,7 @@ def test_fresh_login_skips_reuse(site, tmp_path):
 
 @pytest.mark.parametrize("content", [b"\x00garbage", b'[{"name": "s_sess", "value": "x"}]',
                                      b'{"version": 1, "origin": "https://evil.example", "cookies": []}'])
-def test_corrupt_or_foreign_cookie_file_is_ignored_and_replaced(site, tmp_path, caplog, content):
+def test_corrupt_or_foreign_cookie_file_is_ignored_and_replaced(site, tmp_path, caplog, content, client):
     cookie_file = tmp_path / "cookies.json"
     cookie_file.write_bytes(content)
     c = client(site, cookie_file)
@@ -94,7 +100,7 @@ def test_corrupt_or_foreign_cookie_file_is_ignored_and_replaced(site, tmp_path, 
     assert stat.S_IMODE(os.stat(cookie_file).st_mode) == 0o600
 
 
-def test_cookies_for_other_sites_are_never_sent(site, tmp_path):
+def test_cookies_for_other_sites_are_never_sent(site, tmp_path, client):
     cookie_file = tmp_path / "cookies.json"
     client(site, cookie_file).run()
     data = json.loads(cookie_file.read_text())
@@ -154,7 +160,7 @@ def test_tls_is_verified_on_the_browser_free_path(https_usage_server):
         fetch_usage(urls, [], timeout=5)
 
 
-def test_transient_failure_of_the_saved_session_is_retried_without_a_login(site, tmp_path):
+def test_transient_failure_of_the_saved_session_is_retried_without_a_login(site, tmp_path, client):
     from xfinity_usage.simulator import Fault
 
     cookie_file = tmp_path / "cookies.json"

@@ -186,12 +186,10 @@ def test_username_and_password(make_broker):
 def test_wrong_password_is_a_clear_mqtt_error(make_broker):
     broker = make_broker(user="ha", password="right")
     settings = mqtt.MqttSettings(broker.host, broker.port, user="ha", password="wrong", timeout=5)
-    started = time.monotonic()
     with pytest.raises(MqttError, match="refused the connection: Not authorized") as caught:
         mqtt.publish_once(settings, reading(), None)
     assert caught.value.exit_code == ExitCode.MQTT == 11
     assert "wrong" not in str(caught.value)
-    assert time.monotonic() - started < 5
 
 
 def test_tls_with_a_ca_file(make_broker, mqtt_ca):

@@ -4,9 +4,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from xfinity_usage import SiteChangedError, XfinityUsage
+from xfinity_usage import SiteChangedError
+from xfinity_usage.site import Timeouts
 
-pytestmark = pytest.mark.e2e
+from .fixtures_clients import in_shared_browser
+
+pytestmark = [pytest.mark.e2e, in_shared_browser]
+
+#: Both tests end in a give-up: on a page that stays unrecognised (its grace), or waiting
+#: for a usage meter that never comes (the step). Short waits, chosen here.
+GIVE_UP = Timeouts(step=4.0, other_page_grace=1.0)
 
 NEW_LOGIN = b"<html><head><title>Sign in</title></head><body><div id='new-login-app'>Welcome</div></body></html>"
 NEW_HOME = b"<html><head><title>My Account</title></head><body><main>Your new dashboard</main></body></html>"
@@ -51,23 +58,25 @@ class RedesignedSite:
                 "USAGE_PAGE_URL": self.base + "/#/services/internet"}
 
 
-def run(site, tmp_path):
-    return XfinityUsage("me@example.com", "pw-123456", browser_name="chrome-headless", urls=site.urls,
-                        cookie_file=str(tmp_path / "cookies.json"), reuse_session=False, retries=1,
-                        timeout=90).run()
+@pytest.fixture
+def run(make_client):
+    def run(site):
+        return make_client(site.urls, username="me@example.com", password="pw-123456", retries=1,
+                           timeouts=GIVE_UP).run()
+    return run
 
 
-def test_login_form_gone(tmp_path):
+def test_login_form_gone(run):
     site = RedesignedSite(logged_in=False)
     with pytest.raises(SiteChangedError, match=r'form\[name="signin"\].*#user.*report'):
-        run(site, tmp_path)
+        run(site)
     site.server.shutdown()
 
 
-def test_usage_gone(tmp_path):
+def test_usage_gone(run):
     site = RedesignedSite(logged_in=True)
     with pytest.raises(SiteChangedError) as info:
-        run(site, tmp_path)
+        run(site)
     message = str(info.value)
     assert "/apis/csp/usage" in message and "/apis/usage" in message and "#usage-meter-text" in message
     site.server.shutdown()

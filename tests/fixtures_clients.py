@@ -1,0 +1,154 @@
+"""Fixtures: the one client factory of the end-to-end tests, and browsers shared between tests.
+
+Every end-to-end test builds its :class:`XfinityUsage` with ``make_client``:
+the demo account, a private cookie file, chrome-headless, no saved session
+and a fast backoff unless the test says otherwise. Tests choose their own
+timeouts: short ``timeouts=Timeouts(...)`` and ``timeout=`` where they
+expect a give-up, the real defaults everywhere else.
+
+``shared_browsers`` keeps one running browser per name for the tests that
+use it: each use starts from a blank page without cookies, so a test sees a
+fresh session, and only the browser's start and quit are saved. Tests about
+the browser's own life (start, quit, leftovers, crash) never share.
+"""
+from __future__ import annotations
+
+import contextlib
+import http.server
+import os
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+from xfinity_usage import XfinityUsage, browsers
+from xfinity_usage.retry import Backoff
+from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
+
+from .proctools import MARKER_ENV
+
+#: The real open_browser, whatever a test patched in its place.
+_open_browser = browsers.open_browser
+
+#: The browser of the scenario and fault matrix: the fastest to start.
+MATRIX_BROWSER = "chrome-headless"
+
+
+#: Mark: the test runs in the module's running browser (fresh cookies each time) instead of starting one.
+in_shared_browser = pytest.mark.usefixtures("shared_browser")
+
+
+def fast_backoff() -> Backoff:
+    """A real backoff (growing, jittered) in milliseconds instead of seconds."""
+    return Backoff(base=0.005, cap=0.05)
+
+
+@pytest.fixture
+def make_client(tmp_path: Path):
+    """Factory: ``make_client(site_or_urls, **kwargs)`` -> :class:`XfinityUsage` for the demo account.
+
+    Defaults: ``cookie_file`` in ``tmp_path/state``, ``browser_name`` chrome-headless,
+    ``reuse_session=False``, ``timeout=90``, a fast backoff; any keyword overrides them.
+    """
+
+    def make(site: Any, username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD, **kwargs: Any) -> XfinityUsage:
+        urls = site if isinstance(site, dict) else site.urls
+        kwargs.setdefault("cookie_file", str(tmp_path / "state" / "cookies.json"))
+        kwargs.setdefault("browser_name", MATRIX_BROWSER)
+        kwargs.setdefault("reuse_session", False)
+        kwargs.setdefault("timeout", 90)
+        kwargs.setdefault("backoff", fast_backoff)
+        return XfinityUsage(username, password, urls=urls, **kwargs)
+
+    return make
+
+
+class _Blank(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        body = b"<!DOCTYPE html><html><head><title>blank</title></head><body></body></html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class SharedBrowsers:
+    """Running browsers by name; :meth:`open` stands in for :func:`xfinity_usage.browsers.open_browser`.
+
+    The simulated sites all live on 127.0.0.1 (a new port each), and cookies
+    do not care about ports: before each use the browser loads a blank page
+    on 127.0.0.1 and deletes every cookie there.
+    """
+
+    def __init__(self) -> None:
+        self._stack = contextlib.ExitStack()
+        self._drivers: dict[tuple[str, bool], Any] = {}  # (name, network_log) -> driver
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Blank)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.blank_url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        #: How many browsers were started, and how many uses they served.
+        self.started = 0
+        self.uses = 0
+
+    def _driver(self, name: str, network_log: bool) -> Any:
+        key = (name, network_log)
+        driver = self._drivers.get(key)
+        if driver is not None:
+            try:
+                driver.set_page_load_timeout(30)
+                driver.get(self.blank_url)
+                driver.delete_all_cookies()
+                if not driver.get_cookies():
+                    return driver
+            except Exception:  # noqa: BLE001 - a broken browser is replaced below
+                pass
+            self._drivers.pop(key)
+        # Tagged as not this run's own (see tests/proctools.py): a shared browser idling
+        # in the background is not a process a leak check in another test may count.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setenv(MARKER_ENV, os.environ.get(MARKER_ENV, "") + "-shared")
+            driver = self._stack.enter_context(_open_browser(name, network_log=network_log))
+        self.started += 1
+        self._drivers[key] = driver
+        return driver
+
+    @contextlib.contextmanager
+    def open(self, name: str, *, page_load_timeout: float = 30.0, network_log: bool = False,
+             **kwargs: Any) -> Iterator[Any]:
+        """The running ``name`` browser on a blank page without cookies (started if need be)."""
+        if any(value is not None for value in kwargs.values()):
+            raise AssertionError(f"a shared browser cannot honour {kwargs}")
+        driver = self._driver(name, network_log)
+        driver.set_page_load_timeout(page_load_timeout)
+        self.uses += 1
+        yield driver
+
+    def close(self) -> None:
+        try:
+            self._stack.close()
+        finally:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def shared_browsers() -> Iterator[SharedBrowsers]:
+    """The running browsers of one test module (quit at its end)."""
+    pool = SharedBrowsers()
+    try:
+        yield pool
+    finally:
+        pool.close()
+
+
+@pytest.fixture
+def shared_browser(shared_browsers: SharedBrowsers, monkeypatch: pytest.MonkeyPatch) -> SharedBrowsers:
+    """During the test, every ``open_browser`` hands out the module's running browser of that name."""
+    monkeypatch.setattr(browsers, "open_browser", shared_browsers.open)
+    return shared_browsers
