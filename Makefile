@@ -7,6 +7,8 @@ BROWSER ?= firefox-headless
 APT_PACKAGES = chromium chromium-driver firefox-esr xvfb graphite-carbon python3-venv \
 	mosquitto mosquitto-clients prometheus openssl
 BIN = $(VENV)/bin
+# pytest-xdist workers for `make test` (auto: one per CPU); JOBS=0 runs in one process.
+JOBS ?= auto
 
 .PHONY: demo test test-quick docs system-deps venv clean
 
@@ -14,10 +16,10 @@ demo: system-deps venv
 	$(BIN)/xfinity-usage --demo -b $(BROWSER)
 
 test: system-deps venv
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) $(PYTEST_ARGS)
 
 test-quick: venv
-	$(BIN)/python -m pytest -m "not e2e" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(JOBS) -m "not e2e" $(PYTEST_ARGS)
 
 docs: venv
 	$(BIN)/sphinx-build -W -b html docs docs/_build/html

