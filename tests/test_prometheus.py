@@ -42,6 +42,12 @@ def parse(text: str) -> dict:
     return {family.name: family for family in text_string_to_metric_families(text)}
 
 
+def values(text: str) -> dict:
+    """Sample name -> value, for the samples without labels."""
+    return {sample.name: sample.value for family in text_string_to_metric_families(text)
+            for sample in family.samples if not sample.labels}
+
+
 def test_names_units_and_labels():
     collector = prom.UsageCollector()
     r = reading()
@@ -119,3 +125,28 @@ def _free_port() -> int:
     from .fixtures_mqtt import free_port
 
     return free_port()
+
+
+def test_a_failed_one_shot_run_marks_the_textfile_down(tmp_path, monkeypatch):
+    import io
+
+    from xfinity_usage import cli
+    from xfinity_usage.cli import Environment, main
+    from xfinity_usage.errors import SiteUnavailableError
+
+    path = tmp_path / "xfinity.prom"
+    monkeypatch.setattr(cli, "_fetch", lambda args, env: reading())
+    env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    assert main(["--no-history", "--prometheus-textfile", str(path)], Environment(env, io.StringIO(),
+                                                                                  io.StringIO())) == 0
+    assert values(path.read_text())["xfinity_usage_up"] == 1.0
+
+    def fail(args, env):
+        raise SiteUnavailableError("site down")
+
+    monkeypatch.setattr(cli, "_fetch", fail)
+    err = io.StringIO()
+    assert main(["--no-history", "--prometheus-textfile", str(path)], Environment(env, io.StringIO(), err)) == 6
+    metrics = values(path.read_text())
+    assert metrics["xfinity_usage_up"] == 0.0 and metrics["xfinity_usage_last_success_timestamp_seconds"] > 0
+    assert err.getvalue() == "xfinity-usage: site unavailable: site down\n"

@@ -14,7 +14,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from typing import IO, TYPE_CHECKING, Mapping, Optional, Sequence
 
@@ -279,39 +278,10 @@ class Environment:
 
 
 def _fetch(args: argparse.Namespace, env: Environment) -> Reading:
-    from .client import XfinityUsage
+    from .runs import open_reader
 
-    common = dict(debug=args.verbose >= 1, browser_name=args.browser, reuse_session=not args.fresh_login,
-                  timeout=args.timeout, retries=args.retries, debug_dir=args.debug_dir,
-                  driver_path=args.driver_path, browser_path=args.browser_path,
-                  force=args.force)
-    if args.app_sign_in and args.source == "browser":
-        raise ConfigError("--app-sign-in reads with the app's API: leave out --source browser")
-    if args.demo and (args.source == "app" or args.app_sign_in):
-        from .app_cli import demo_app
-
-        return demo_app(args, env, common)
-    if args.demo:
-        from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
-
-        with SimulatedSite() as site, tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
-            cookie_file = args.cookie_file or os.path.join(tmp, "cookies.json")
-            client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file,
-                                  urls=site.urls, **common)
-            return client.read()
-    from .session import default_cookie_file
-    from .tokens import default_token_file
-
-    token_file = args.token_file or default_token_file(env.env)
-    if args.app_sign_in or args.source == "app" or (args.source == "auto" and os.path.exists(token_file)):
-        from .app_cli import read_app
-
-        return read_app(args, env, common, token_file, _site_urls(args.site_urls))
-    user, password = read_credentials(env.env)
-    env.secrets.extend([password, user])
-    client = XfinityUsage(user, password, cookie_file=args.cookie_file or default_cookie_file(env.env),
-                          urls=_site_urls(args.site_urls), source="browser", token_file=token_file, **common)
-    return client.read()
+    with open_reader(args, env) as (read, _lock):
+        return read()
 
 
 def _site_urls(path: Optional[str]) -> Optional[dict]:
@@ -411,7 +381,11 @@ def run(args: argparse.Namespace, env: Environment) -> int:
         return looped
     store = _open_history(args, env)
     try:
-        reading = None if args.offline else _fetch(args, env)
+        try:
+            reading = None if args.offline else _fetch(args, env)
+        except XfinityUsageError:
+            sinks.failed_once(args)  # the textfile says up 0, so an alert can fire
+            raise
         report = _record_and_report(args, store, reading)
     finally:
         if store is not None:

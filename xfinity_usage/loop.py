@@ -32,13 +32,13 @@ import logging
 import os
 import random
 import signal
-import tempfile
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
 from .errors import (AccessDeniedError, AccountActionRequiredError, BadCredentialsError, ConfigError, ExitCode,
                      LockedError, SignInExpiredError, XfinityUsageError)
+from .runs import open_reader
 
 if TYPE_CHECKING:
     from .cli import Environment
@@ -256,53 +256,6 @@ def run_line(started: float, reading: Optional[Reading], report: Optional[Mappin
 
 
 # ---------------------------------------------------------------- the CLI's side
-
-
-def _common(args: argparse.Namespace) -> dict:
-    """The client options of the command line (as the one-shot run passes them)."""
-    return dict(debug=args.verbose >= 1, browser_name=args.browser, reuse_session=not args.fresh_login,
-                timeout=args.timeout, retries=args.retries, debug_dir=args.debug_dir,
-                driver_path=args.driver_path, browser_path=args.browser_path, force=args.force)
-
-
-def _app_route(args: argparse.Namespace, token_file: str) -> bool:
-    source = getattr(args, "source", "browser")
-    return source == "app" or (source == "auto" and os.path.exists(token_file))
-
-
-@contextlib.contextmanager
-def open_reader(args: argparse.Namespace, env: Environment) -> Iterator[tuple[Callable[[], Reading], str]]:
-    """``(read, lock_path)``: a function reading with one reused client, and the account's lock file."""
-    from . import cli
-    from .client import XfinityUsage
-    from .tokens import default_token_file
-
-    token_file = getattr(args, "token_file", None) or default_token_file(env.env)
-    if args.demo:
-        with tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
-            lock = os.path.join(tmp, "interval.lock")
-            if getattr(args, "source", "auto") == "app":  # the simulated app signs in each run
-                yield (lambda: cli._fetch(args, env)), lock
-                return
-            from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
-
-            with SimulatedSite() as site:
-                cookie_file = args.cookie_file or os.path.join(tmp, "cookies.json")
-                client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file, urls=site.urls,
-                                      **_common(args))
-                yield client.read, cookie_file + ".lock"
-        return
-    if _app_route(args, token_file):  # the token file is the warm path: each run reuses and refreshes it
-        yield (lambda: cli._fetch(args, env)), token_file + ".lock"
-        return
-    from .session import default_cookie_file
-
-    user, password = cli.read_credentials(env.env)
-    env.secrets.extend([password, user])
-    cookie_file = args.cookie_file or default_cookie_file(env.env)
-    client = XfinityUsage(user, password, cookie_file=cookie_file, urls=cli._site_urls(args.site_urls),
-                          source="browser", token_file=token_file, **_common(args))
-    yield client.read, cookie_file + ".lock"
 
 
 def _check(args: argparse.Namespace) -> None:

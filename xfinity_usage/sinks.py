@@ -69,6 +69,20 @@ def start(args: argparse.Namespace, env: Environment) -> Optional[int]:
     return None
 
 
+def failed_once(args: argparse.Namespace) -> None:
+    """A one-shot run got no reading: the Prometheus textfile says ``up`` 0 (its earlier
+    last-success time kept). A failure to write it is only a warning: the run's own error wins."""
+    if not getattr(args, "prometheus_textfile", None):
+        return
+    from .errors import XfinityUsageError
+    from .prometheus import write_failure
+
+    try:
+        write_failure(args.prometheus_textfile)
+    except (XfinityUsageError, OSError) as exc:
+        logger.warning("could not mark the failure in %s: %s", args.prometheus_textfile, exc)
+
+
 def publish_once(args: argparse.Namespace, env: Environment, reading: Reading,
                  report: Optional[Mapping[str, Any]]) -> None:
     """Feed a one-shot run's reading to MQTT and the Prometheus textfile, as asked.
