@@ -207,7 +207,7 @@ def test_usage_gone_everywhere_is_site_changed(clock, made):
     with pytest.raises(SiteChangedError) as info:
         reader(driver, clock).read()
     message = str(info.value)
-    assert CSP in message and LEGACY in message and "#usage-meter-text" in message and "report" in message
+    assert CSP in message and LEGACY in message and "monthlyUsageState" in message and "report" in message
     assert driver.count("get", PAGE) == 1  # not retried
     assert clock() - start == pytest.approx(TIMEOUTS.step)  # waited one step, on the fake clock
 

@@ -167,7 +167,11 @@ def normal(make_site):
 
 def test_urls(site):
     urls = site.urls
-    assert set(urls) == {"HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL", "USAGE_PAGE_URL"}
+    assert set(urls) == {"HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "SC_USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL",
+                         "USAGE_PAGE_URL", "ACCOUNT_URL", "BILLING_CONTEXT_URL"}
+    ports = {urlsplit(urls[key]).port for key in ("HOME_URL", "LOGIN_URL", "SC_USAGE_JSON_URL", "ACCOUNT_URL")}
+    assert len(ports) == 4  # four hosts
+    assert urlsplit(urls["BILLING_CONTEXT_URL"]).port == urlsplit(urls["ACCOUNT_URL"]).port
     home, login_url = urlsplit(urls["HOME_URL"]), urlsplit(urls["LOGIN_URL"])
     assert home.hostname == login_url.hostname == "127.0.0.1"
     assert home.port != login_url.port
@@ -194,7 +198,8 @@ def test_unknown_scenario_and_fault_kind():
 
 def test_scenarios():
     assert SCENARIOS == ("normal", "legacy_form", "mfa", "access_denied", "security_check", "unlimited",
-                         "unlimited_404", "json_gone", "password_reset")
+                         "unlimited_404", "json_gone", "password_reset", "moved", "api_sc", "scrape_text",
+                         "months_reversed", "unlimited_zero", "unlimited_large", "unlimited_name")
     assert FAULT_KINDS == ("blank", "error500", "error503", "reset", "slow", "truncated", "no_usage_months",
                            "access_denied")
 
@@ -467,7 +472,9 @@ def test_home_is_an_es5_app_shell(normal):
     script = re.search(r"<script>(.*)</script>", shell, re.S).group(1)
     assert "XMLHttpRequest" in script and "/apis/usage-meter/data" in script
     assert "hashchange" in script and "location.hash" in script
-    assert "data-state" in script and "usage-meter-text" in script and "usage-history" in script
+    assert "data-state" in script and 'ng-bind-html="usage.details.userMessage.monthlyUsageState"' in script
+    assert 'usage-data="usage.details.usageData"' in script
+    assert "usage-meter-text" not in script and "usage-history" not in script  # made-up ids, gone
     for modern in ("fetch(", "=>", "let ", "const ", "`", "class "):
         assert modern not in script, modern
     assert 'id="app"' in shell
@@ -785,8 +792,8 @@ def test_main_entry_point():
         info = json.loads(proc.stdout.readline())
         assert info["username"] == DEMO_USERNAME and info["password"] == DEMO_PASSWORD
         assert info["scenario"] == "unlimited"
-        assert set(info["urls"]) == {"HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL",
-                                     "USAGE_PAGE_URL"}
+        assert set(info["urls"]) == {"HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "SC_USAGE_JSON_URL",
+                                     "LEGACY_USAGE_JSON_URL", "USAGE_PAGE_URL", "ACCOUNT_URL", "BILLING_CONTEXT_URL"}
         assert Client().request(info["urls"]["LEGACY_USAGE_JSON_URL"]).status == 401
         assert Client().request(info["urls"]["HOME_URL"]).status == 302
     finally:

@@ -6,6 +6,7 @@ import os
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
+from . import pages
 from .errors import AccessDeniedError, ConfigError, SiteUnavailableError
 from .files import write_private
 from .reading import Reading
@@ -15,7 +16,11 @@ from .sources import BrowserSource, SessionSource, Source
 
 logger = logging.getLogger(__name__)
 
-URL_KEYS = ("HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL", "USAGE_PAGE_URL")
+URL_KEYS = ("HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "SC_USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL",
+            "USAGE_PAGE_URL", "ACCOUNT_URL", "BILLING_CONTEXT_URL")
+#: URL keys added since 3.0.4: a site given by ``urls`` without them has no such endpoint or page
+#: (so a test site never sends the browser to the real one).
+NEWER_URL_KEYS = ("SC_USAGE_JSON_URL", "ACCOUNT_URL", "BILLING_CONTEXT_URL")
 #: The app's URLs (see :mod:`xfinity_usage.oauth`), overridable like the site's.
 APP_URL_KEYS = ("APP_AUTHORIZE_URL", "APP_TOKEN_URL", "APP_GRAPHQL_URL")
 #: Values of ``source``.
@@ -32,7 +37,8 @@ class XfinityUsage:
         ``None`` for ``$XDG_CACHE_HOME/xfinity-usage/cookies.json``.
     :param browser_name: one of ``phantomjs``, ``firefox``, ``firefox-headless``,
         ``chrome``, ``chrome-headless``.
-    :param urls: overrides of the URL class attributes, e.g. to point at the simulated site.
+    :param urls: overrides of the URL class attributes, e.g. to point at the simulated site
+        (one that names none of :data:`NEWER_URL_KEYS` has none of those).
     :param reuse_session: try the saved cookies without a browser first.
     :param timeout: seconds the whole run may take.
     :param retries: how often a failing step is retried.
@@ -55,11 +61,15 @@ class XfinityUsage:
     :param client_secret: the app's client secret, if not the one saved with the tokens.
     """
 
-    HOME_URL = "https://customer.xfinity.com/"
-    LOGIN_URL = "https://login.xfinity.com/login"
-    USAGE_JSON_URL = "https://customer.xfinity.com/apis/csp/account/me/services/internet/usage?filter=internet"
-    LEGACY_USAGE_JSON_URL = "https://customer.xfinity.com/apis/services/internet/usage"
-    USAGE_PAGE_URL = "https://customer.xfinity.com/#/services/internet"
+    HOME_URL = pages.HOME_URL
+    LOGIN_URL = pages.LOGIN_URL
+    USAGE_JSON_URL = pages.USAGE_JSON_URL
+    SC_USAGE_JSON_URL = pages.SC_USAGE_JSON_URL
+    LEGACY_USAGE_JSON_URL = pages.LEGACY_USAGE_JSON_URL
+    USAGE_PAGE_URL = pages.USAGE_PAGE_URL
+    #: Where moved accounts land, and the call whose answer is read there.
+    ACCOUNT_URL = pages.ACCOUNT_URL
+    BILLING_CONTEXT_URL = pages.BILLING_CONTEXT_URL
 
     def __init__(self, username: str = "", password: str = "", debug: bool = False,
                  cookie_file: Optional[str] = None, browser_name: str = "firefox-headless", *,
@@ -101,6 +111,9 @@ class XfinityUsage:
             cookie_file = default_cookie_file()
         self.cookie_file = cookie_file
         self.browser_name = browser_name
+        site_urls = [key for key in (urls or {}) if key in URL_KEYS]
+        for key in NEWER_URL_KEYS if site_urls else ():
+            setattr(self, key, "")
         for key, value in (urls or {}).items():
             if key not in URL_KEYS + APP_URL_KEYS:
                 raise ConfigError(f"unknown URL {key!r}; expected one of {', '.join(URL_KEYS + APP_URL_KEYS)}")
@@ -128,7 +141,7 @@ class XfinityUsage:
 
     @property
     def urls(self) -> dict:
-        """The five site URLs in effect for this instance."""
+        """The site URLs in effect for this instance (one per :data:`URL_KEYS`)."""
         return {key: getattr(self, key) for key in URL_KEYS}
 
     def run(self) -> dict:

@@ -66,7 +66,8 @@ def _final_error(kind: PageKind) -> Exception | None:
 
 
 class Login:
-    """Gets one browser from HOME_URL to a logged-in page of the customer site.
+    """Gets one browser from HOME_URL to a logged-in page of the customer site
+    (or, for a moved account, the new account site's ``account_url``).
 
     A failing page (error, blank, loading past the step timeout, an
     unrecognised page, an action that failed under a navigation) is
@@ -78,14 +79,15 @@ class Login:
     def __init__(self, driver: Any, home_url: str, username: str, password: Secret, deadline: Deadline, *,
                  retries: int = 3, timeouts: Timeouts | None = None,
                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
-                 backoff: Callable[[], Backoff] | None = None):
+                 backoff: Callable[[], Backoff] | None = None, account_url: str | None = None):
         self.driver = driver
         self.home_url = home_url
         self.username = username
         self._password = password
         self.deadline = deadline
         self.retries = retries
-        self.page = Page(driver, home_url, deadline, timeouts=timeouts, clock=clock, sleep=sleep)
+        self.page = Page(driver, home_url, deadline, timeouts=timeouts, clock=clock, sleep=sleep,
+                         account_url=account_url)
         self._new_backoff = backoff or (lambda: Backoff(sleep=sleep))
         #: How many times the password was typed and submitted.
         self.password_submissions = 0

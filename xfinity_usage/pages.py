@@ -43,9 +43,29 @@ SEL_HINT = "#passwd-hint"
 SEL_MFA = "#verificationCode"
 SEL_SKIP_SECURITY_CHECK = "a.cancel"
 SEL_NEW_PASSWORD = "#newPassword"  # the forced password reset's form
-SEL_METER = "#usage-meter-text"
-SEL_USAGE_ROWS = "#usage-history tbody tr"
+#: 3.0.4's selectors on the usage page: the meter sentence ("805GB remaining of 1229GB monthly
+#: plan") and the box of the usage table, whose last row's first cell is this month's usage.
+SEL_METER = '[ng-bind-html="usage.details.userMessage.monthlyUsageState"]'
+SEL_USAGE_TABLE = 'div[usage-data="usage.details.usageData"]'
 SEL_USAGE_ERROR = ".error"  # the usage page's own "could not load your usage" message
+#: When the selectors find nothing: the meter sentence and the usage table, found by their text
+#: anywhere in the rendered page (JavaScript regular expressions, ES5).
+METER_TEXT_JS_RE = (r"[0-9][0-9,]*(?:\.[0-9]+)?\s*[KMGT]B\s+remaining\s+of\s+[0-9][0-9,]*(?:\.[0-9]+)?\s*"
+                    r"[KMGT]B\s+monthly\s+plan|[0-9][0-9,]*(?:\.[0-9]+)?\s*[KMGT]B\s+used,?\s+unlimited")
+AMOUNT_CELL_JS_RE = r"^\s*[0-9][0-9,]*(?:\.[0-9]+)?\s*[KMGT]B\s*$"
+
+# -- the real site's URLs (the defaults of XfinityUsage's URL attributes) -----------------------
+
+HOME_URL = "https://customer.xfinity.com/"
+LOGIN_URL = "https://login.xfinity.com/login"
+USAGE_JSON_URL = "https://customer.xfinity.com/apis/csp/account/me/services/internet/usage?filter=internet"
+#: The call the usage page of 2024 made (zachowj/xfinity-data-usage, thor0215/hassio-xfinity-usage).
+SC_USAGE_JSON_URL = "https://api.sc.xfinity.com/session/csp/selfhelp/account/me/services/internet/usage"
+LEGACY_USAGE_JSON_URL = "https://customer.xfinity.com/apis/services/internet/usage"
+USAGE_PAGE_URL = "https://customer.xfinity.com/#/services/internet"
+#: Where moved accounts land after sign-in (from July 2026), and the call that page makes for the usage.
+ACCOUNT_URL = "https://www.xfinity.com/account"
+BILLING_CONTEXT_URL = "https://www.xfinity.com/digital/service/api/BillingInfo/context"
 
 #: Describes the page in one round trip (ES5: it runs in PhantomJS too).
 STATE_JS = """
@@ -132,13 +152,23 @@ def _shown(element: Any) -> bool:
     return bool(element) and bool(element.get("shown"))
 
 
-def classify(state: Mapping[str, Any], home_url: str) -> PageKind:
+def on_account_site(url: str, account_url: str | None) -> bool:
+    """True when ``url`` is the new account site's page (``account_url`` or below it)."""
+    if not account_url or not url:
+        return False
+    base = account_url.split("?")[0].split("#")[0].rstrip("/")
+    here = url.split("?")[0].split("#")[0].rstrip("/")
+    return here == base or here.startswith(base + "/")
+
+
+def classify(state: Mapping[str, Any], home_url: str, account_url: str | None = None) -> PageKind:
     """Name the page that ``state`` (what :data:`STATE_JS` returns) describes.
 
     Pure: the same state and home URL always give the same kind. The order
     matters: a sign-in form showing the bad-password hint is
     :attr:`PageKind.BAD_PASSWORD`, not :attr:`PageKind.PASSWORD`; a logged-in
-    page is any complete, non-blank page on ``home_url``'s origin.
+    page is any complete, non-blank page on ``home_url``'s origin, or the
+    new account site's page ``account_url`` (where moved accounts land).
     """
     if not state:
         return PageKind.LOADING
@@ -166,7 +196,7 @@ def classify(state: Mapping[str, Any], home_url: str) -> PageKind:
         return PageKind.LOADING
     if not text.strip() and (state.get("html") or 0) < BLANK_HTML_LENGTH:
         return PageKind.BLANK  # an empty document; an app shell whose script has not run yet is longer
-    if origin(url) == origin(home_url):
+    if origin(url) == origin(home_url) or on_account_site(url, account_url):
         return PageKind.HOME
     return PageKind.OTHER
 
@@ -199,9 +229,12 @@ class Page:
     """
 
     def __init__(self, driver: Any, home_url: str, deadline: Deadline, *, timeouts: Timeouts | None = None,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep):
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                 account_url: str | None = None):
         self.driver = driver
         self.home_url = home_url
+        #: The new account site's page: a logged-in page too (a moved account lands there).
+        self.account_url = account_url
         self.deadline = deadline
         self.timeouts = timeouts or Timeouts()
         self.clock = clock
@@ -217,7 +250,7 @@ class Page:
 
     def kind(self) -> PageKind:
         """The current page's kind."""
-        return classify(self.state(), self.home_url)
+        return classify(self.state(), self.home_url, self.account_url)
 
     def step_end(self) -> float:
         """When a step started now must end (the step timeout, capped by the deadline)."""

@@ -1,9 +1,14 @@
-"""Reading the usage in a logged-in browser: the JSON endpoints, else the usage page.
+"""Reading the usage in a logged-in browser: the JSON endpoints, the new account site, else the usage page.
 
-:class:`UsageReader` asks the current endpoint (with the XSRF header), then
-the legacy one, each from inside the page so the session's cookies go
-along; when neither answers with usable JSON it scrapes the usage page.
-What it returns is whatever :mod:`xfinity_usage.usage` makes of the answer.
+:class:`UsageReader` asks the current endpoint (with the XSRF header), the
+2024 page's ``api.sc`` endpoint, then the legacy one, each from inside the
+page so the session's cookies go along; when none answers with usable JSON
+it scrapes the usage page. An account moved to the new account site (the
+sign-in ended on ``ACCOUNT_URL``, or the customer site's APIs answer 401)
+is read by observing the account page's own ``BillingInfo/context`` call:
+a script installed before the page loads keeps that call's answer (Chrome:
+CDP; Firefox: WebDriver BiDi). What it returns is whatever
+:mod:`xfinity_usage.usage` makes of the answer.
 """
 from __future__ import annotations
 
@@ -11,27 +16,39 @@ import json
 import logging
 import time
 from typing import Any, Callable, Mapping
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
-from . import usage
-from .errors import AccessDeniedError, DataError, SiteChangedError, SiteUnavailableError, XfinityUsageError
+from . import pages, usage
+from .errors import (AccessDeniedError, BrowserError, DataError, SiteChangedError, SiteUnavailableError,
+                     XfinityUsageError)
 from .login import access_denied
-from .pages import SEL_METER, SEL_USAGE_ERROR, SEL_USAGE_ROWS, Page, PageKind, Timeouts
+from .pages import (AMOUNT_CELL_JS_RE, METER_TEXT_JS_RE, SEL_METER, SEL_USAGE_ERROR, SEL_USAGE_TABLE, Page,
+                    PageKind, Timeouts, on_account_site, origin)
 from .retry import Backoff, Deadline
 
 logger = logging.getLogger(__name__)
 
 XSRF_COOKIE = "XSRF-TOKEN"
 XSRF_HEADER = "x-xsrf-token"
-#: The URL keys tried in order, and the one that names the scraped page.
-JSON_SOURCES = ("USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL")
+#: The URL keys tried in order (a key missing or empty in the URLs given is skipped), and the one that
+#: names the scraped page.
+JSON_SOURCES = ("USAGE_JSON_URL", "SC_USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL")
 PAGE_SOURCE = "USAGE_PAGE_URL"
+#: The new account site's page and the call it makes; the source named for a moved account's reading.
+ACCOUNT_PAGE = "ACCOUNT_URL"
+MOVED_SOURCE = "BILLING_CONTEXT_URL"
+#: Defaults of the moved-account URLs, when the URLs given lack them.
+MOVED_DEFAULTS = {ACCOUNT_PAGE: pages.ACCOUNT_URL, MOVED_SOURCE: pages.BILLING_CONTEXT_URL}
+#: The browsers that can read a moved account (they can run a script before a page's own).
+MOVED_BROWSERS = ("chrome-headless", "chrome", "firefox-headless", "firefox")
 
-#: GET a URL with the page's own cookies (ES5 XMLHttpRequest; PhantomJS has no fetch).
+#: GET a URL with the page's own cookies (ES5 XMLHttpRequest; PhantomJS has no fetch). The
+#: cookies go along to another host of the site too (``withCredentials``; the host must allow it).
 XHR_JS = """
 var url = arguments[0], headers = arguments[1], done = arguments[arguments.length - 1];
 var x = new XMLHttpRequest();
 x.open('GET', url, true);
+x.withCredentials = true;
 for (var k in headers) { if (headers.hasOwnProperty(k)) { x.setRequestHeader(k, headers[k]); } }
 x.onreadystatechange = function () {
   if (x.readyState === 4) {
@@ -42,27 +59,140 @@ x.onreadystatechange = function () {
 x.send();
 """
 
-#: The usage page's meter text and table cells, once rendered.
+#: The usage page's meter sentence and usage table, once rendered: 3.0.4's selectors first,
+#: then the sentence and a table whose last row holds an amount, found by their text (ES5).
 SCRAPE_JS = """
-var m = document.querySelector(arguments[0]);
-var rows = document.querySelectorAll(arguments[1]);
-var e = document.querySelector(arguments[2]);
-if (e && (e.offsetWidth || e.offsetHeight) && e.textContent) {
-  return {error: e.textContent.replace(/\\s+/g, ' ')};
+var meterSel = arguments[0], tableSel = arguments[1], errorSel = arguments[2];
+var meterRe = new RegExp(arguments[3], 'i'), cellRe = new RegExp(arguments[4], 'i');
+function clean(s) { return String(s || '').replace(/\\s+/g, ' ').replace(/^ | $/g, ''); }
+function rowsOf(box) {
+  var trs = box.getElementsByTagName('tr'), out = [], i, j, cells, row;
+  for (i = 0; i < trs.length; i++) {
+    cells = trs[i].querySelectorAll('td,th');
+    row = [];
+    for (j = 0; j < cells.length; j++) { row.push(clean(cells[j].textContent)); }
+    if (row.length) { out.push(row); }
+  }
+  return out;
 }
-if (!m || !rows.length) { return null; }
-var out = [];
-for (var i = 0; i < rows.length; i++) {
-  var cells = rows[i].querySelectorAll('td,th'), row = [];
-  for (var j = 0; j < cells.length; j++) { row.push((cells[j].textContent || '').replace(/^\\s+|\\s+$/g, '')); }
-  out.push(row);
+function lastHasAmount(rows) {
+  if (!rows.length) { return false; }
+  var last = rows[rows.length - 1];
+  for (var i = 0; i < last.length; i++) { if (cellRe.test(last[i])) { return true; } }
+  return false;
 }
-return {meter: (m.textContent || '').replace(/\\s+/g, ' ').replace(/^ | $/g, ''), rows: out};
+var e = document.querySelector(errorSel);
+if (e && (e.offsetWidth || e.offsetHeight) && e.textContent) { return {error: clean(e.textContent)}; }
+var m = document.querySelector(meterSel), box = document.querySelector(tableSel), how = 'selectors';
+var meter = m ? clean(m.textContent) : '', rows = box ? rowsOf(box) : [], found, tables, i, r;
+if (!meterRe.test(meter)) {
+  found = document.body ? clean(document.body.innerText || document.body.textContent).match(meterRe) : null;
+  meter = found ? found[0] : '';
+  how = 'text';
+}
+if (!lastHasAmount(rows)) {
+  rows = [];
+  tables = document.getElementsByTagName('table');
+  for (i = 0; i < tables.length; i++) {
+    r = rowsOf(tables[i]);
+    if (lastHasAmount(r)) { rows = r; how = 'text'; break; }
+  }
+}
+if (!meter || !rows.length) { return null; }
+return {meter: meter, rows: rows, how: how};
 """
 #: The arguments of :data:`SCRAPE_JS`, in order.
-SCRAPE_ARGS = (SEL_METER, SEL_USAGE_ROWS, SEL_USAGE_ERROR)
+SCRAPE_ARGS = (SEL_METER, SEL_USAGE_TABLE, SEL_USAGE_ERROR, METER_TEXT_JS_RE, AMOUNT_CELL_JS_RE)
+
+#: Where the preload script keeps the account page's own ``BillingInfo/context`` answer.
+BILLING_SLOT = "__xfinityUsageBillingContext"
+#: Installed before every page's own scripts: wraps ``fetch`` and ``XMLHttpRequest`` and keeps
+#: the answer ``{url, status, body}`` of the call whose URL holds ``PATH`` in ``window[SLOT]``.
+#: The calls themselves are left untouched.
+PRELOAD_JS = """
+(function (path, slot) {
+  if (window[slot + 'Hooked']) { return; }
+  window[slot + 'Hooked'] = true;
+  function wanted(url) { return String(url || '').indexOf(path) >= 0; }
+  function keep(url, status, body) { window[slot] = {url: String(url), status: status, body: String(body)}; }
+  var realFetch = window.fetch;
+  if (realFetch) {
+    window.fetch = function (input, init) {
+      var url = (input && typeof input === 'object' && 'url' in input) ? input.url : input;
+      var answer = realFetch.apply(this, arguments);
+      if (wanted(url)) {
+        answer.then(function (r) {
+          r.clone().text().then(function (t) { keep(r.url || url, r.status, t); }, function () {});
+        }, function () {});
+      }
+      return answer;
+    };
+  }
+  var proto = window.XMLHttpRequest && window.XMLHttpRequest.prototype;
+  if (proto) {
+    var realOpen = proto.open, realSend = proto.send;
+    proto.open = function (method, url) { this[slot + 'Url'] = url; return realOpen.apply(this, arguments); };
+    proto.send = function () {
+      var x = this;
+      if (wanted(x[slot + 'Url'])) {
+        x.addEventListener('load', function () {
+          var t = (x.responseType === '' || x.responseType === 'text') ? x.responseText : JSON.stringify(x.response);
+          keep(x.responseURL || x[slot + 'Url'], x.status, t);
+        });
+      }
+      return realSend.apply(this, arguments);
+    };
+  }
+}(%s, %s));
+"""
+#: What the preload script kept, if anything yet.
+BILLING_JS = "return window[arguments[0]] || null;"
+
+
+#: Seconds the WebDriver quit waits for Firefox's BiDi socket once the preload script is in.
+BIDI_QUIT_WAIT = 1.0
+
+
+def preload_source(path: str) -> str:
+    """:data:`PRELOAD_JS` for the call whose URL holds ``path``."""
+    return PRELOAD_JS % (json.dumps(path), json.dumps(BILLING_SLOT))
+
+
+def add_preload_script(driver: Any, source: str) -> str:
+    """Run ``source`` in every document this browser loads from now on, before the page's own scripts.
+
+    Chrome: CDP ``Page.addScriptToEvaluateOnNewDocument``; Firefox: WebDriver BiDi
+    ``script.addPreloadScript`` (the session must have been started with ``webSocketUrl``).
+    Returns how (``"cdp"`` or ``"bidi"``); raises :class:`BrowserError` for a browser that can
+    do neither (PhantomJS).
+    """
+    caps = getattr(driver, "capabilities", None) or {}
+    try:
+        if caps.get("webSocketUrl"):
+            driver.script.add_preload_script("() => {" + source + "}")
+            # The script stays installed for the session. Selenium's quit waits this long for the
+            # socket's reader thread, which Firefox lets linger: ~10 s per run otherwise.
+            connection = getattr(driver, "_websocket_connection", None)
+            if connection is not None and hasattr(connection, "response_wait_timeout"):
+                connection.response_wait_timeout = min(connection.response_wait_timeout, BIDI_QUIT_WAIT)
+            return "bidi"
+        if "chrom" in str(caps.get("browserName") or "").lower() and hasattr(driver, "execute_cdp_cmd"):
+            driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+            return "cdp"
+    except Exception as exc:  # noqa: BLE001 - a browser that refuses: say so below
+        logger.info("installing the preload script failed: %s: %s", exc.__class__.__name__, exc)
+        raise BrowserError(f"{caps.get('browserName') or 'this browser'} could not install the script that reads "
+                           f"a moved account's usage ({exc.__class__.__name__}); use one of "
+                           f"{', '.join(MOVED_BROWSERS)}") from None
+    raise BrowserError(
+        f"{caps.get('browserName') or 'this browser'} cannot read accounts moved to Xfinity's new account site "
+        f"({pages.ACCOUNT_URL}): it cannot observe the page's own requests. Use one of "
+        f"{', '.join(MOVED_BROWSERS)} (-b)")
+
 
 _NO_ANSWER = {"status": 0, "type": "", "body": ""}
+#: Page kinds that say the session is gone (the sign-in form).
+_SIGNED_OUT = ("username", "password", "one_page", "bad_password", "mfa")
 
 
 class UsageReader:
@@ -70,33 +200,51 @@ class UsageReader:
 
     Transient failures of an endpoint (no answer, 5xx, a truncated body)
     are retried up to ``retries`` times with backoff; other failures move
-    on to the next way. :attr:`source` names the URL key that answered.
+    on to the next way. :attr:`source` names the URL key that answered;
+    :attr:`moved` says whether the account was found on the new account site.
     """
 
     def __init__(self, driver: Any, urls: Mapping[str, str], deadline: Deadline, *, retries: int = 3,
                  timeouts: Timeouts | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, backoff: Callable[[], Backoff] | None = None):
         self.driver = driver
-        self.urls = dict(urls)
+        self.urls = {**MOVED_DEFAULTS, **urls}
         self.deadline = deadline
         self.retries = retries
-        self.page = Page(driver, self.urls["HOME_URL"], deadline, timeouts=timeouts, clock=clock, sleep=sleep)
+        self.page = Page(driver, self.urls["HOME_URL"], deadline, timeouts=timeouts, clock=clock, sleep=sleep,
+                         account_url=self.urls[ACCOUNT_PAGE])
         self._new_backoff = backoff or (lambda: Backoff(sleep=sleep))
-        #: The URL key the reading came from: USAGE_JSON_URL, LEGACY_USAGE_JSON_URL or USAGE_PAGE_URL.
+        #: The URL key the reading came from: USAGE_JSON_URL, SC_USAGE_JSON_URL, LEGACY_USAGE_JSON_URL,
+        #: BILLING_CONTEXT_URL (a moved account) or USAGE_PAGE_URL.
         self.source: str | None = None
+        #: True once the account was found moved to the new account site.
+        self.moved = False
 
     def read(self) -> Any:
-        """The reading from the JSON endpoints, else from the usage page."""
+        """The reading: from the new account site for a moved account; else from the JSON
+        endpoints, else from the usage page."""
+        if on_account_site(self.page.current_url(), self.urls[ACCOUNT_PAGE]):
+            logger.info("the sign-in ended on the new account site: the account has moved")
+            return self.read_moved()
         failures: list[XfinityUsageError] = []
         token = self.xsrf_token()
+        home = origin(self.urls["HOME_URL"])
+        home_statuses = []
         for key in JSON_SOURCES:
+            if not self.urls.get(key):
+                continue
             headers = {XSRF_HEADER: token} if key == "USAGE_JSON_URL" and token else {}
             reading, failure = self._from_endpoint(key, headers)
             if failure is None:
                 self.source = key
                 return reading
+            if origin(self.urls[key]) == home:
+                home_statuses.append(getattr(failure, "status", None))
             failures.append(failure)
-        logger.info("both usage endpoints failed; reading the usage page")
+        if home_statuses and set(home_statuses) == {401} and self.urls[ACCOUNT_PAGE] and self.urls[MOVED_SOURCE]:
+            logger.info("every customer-site API answered 401 right after the sign-in: the account has moved")
+            return self.read_moved()
+        logger.info("every usage endpoint failed; reading the usage page")
         try:
             reading = self.scrape()
         except AccessDeniedError:
@@ -128,7 +276,8 @@ class UsageReader:
         return result or dict(_NO_ANSWER)
 
     def fetch_json(self, url: str, headers: Mapping[str, str]) -> Any:
-        """One try at a JSON endpoint; raises a precise error, transient ones marked."""
+        """One try at a JSON endpoint; raises a precise error, transient ones marked
+        (a refusal carries the HTTP ``status``)."""
         answer = self.xhr(url, headers)
         status, body = answer.get("status", 0), answer.get("body", "")
         if usage.is_not_supported(status, body):
@@ -136,7 +285,9 @@ class UsageReader:
         if status == 0 or status >= 500:
             raise SiteUnavailableError(f"{url} answered {status or 'nothing'}")
         if status in (401, 403):
-            raise SiteChangedError(f"{url} refused the session (HTTP {status})")
+            refused = SiteChangedError(f"{url} refused the session (HTTP {status})")
+            refused.status = status  # type: ignore[attr-defined]
+            raise refused
         if status == 404:
             raise SiteChangedError(f"the usage endpoint {url} is gone (HTTP 404)")
         if status != 200:
@@ -163,12 +314,83 @@ class UsageReader:
                     return None, exc
             backoff.wait(self.deadline)
 
+    # -- a moved account: the new account site -----------------------------------
+
+    def read_moved(self) -> Any:
+        """The usage of a moved account: the answer the account page's own ``BillingInfo/context``
+        call receives, kept by a script installed before the page loads (the page holds the bearer
+        token that call needs; how it gets it is not ours to know).
+
+        The page, a call answering 5xx, an error or blank page are retried; a page that makes no
+        such call, or a refused call, is not.
+        """
+        self.moved = True
+        if not (self.urls[ACCOUNT_PAGE] and self.urls[MOVED_SOURCE]):
+            raise SiteChangedError("the customer site's APIs refused the session (HTTP 401) as for an account "
+                                   "moved to the new account site, but no ACCOUNT_URL/BILLING_CONTEXT_URL is set")
+        call_path = urlsplit(self.urls[MOVED_SOURCE]).path
+        how = add_preload_script(self.driver, preload_source(call_path))
+        logger.info("observing the account page's own %s call (%s)", call_path, how)
+        backoff = self._new_backoff()
+        attempt = 0
+        while True:
+            attempt += 1
+            self.deadline.check("reading the usage on the new account site")
+            self.page.load(self.urls[ACCOUNT_PAGE])
+            seen, kind = self._wait_for_billing()
+            failure: XfinityUsageError
+            if seen is not None:
+                status, body = seen.get("status") or 0, seen.get("body") or ""
+                if status == 200:
+                    try:
+                        raw = json.loads(body)
+                    except ValueError:
+                        raise DataError(f"the account page's {call_path} answer is not JSON") from None
+                    reading = usage.reading_from_billing_context(raw)
+                    self.source = MOVED_SOURCE
+                    return reading
+                if status in (401, 403):
+                    raise SiteChangedError(f"the account page's own {call_path} call was refused (HTTP {status}); "
+                                           "the site may have changed, please report it")
+                if 0 < status < 500:
+                    raise SiteChangedError(f"the account page's own {call_path} call answered HTTP {status}")
+                failure = SiteUnavailableError(f"the account page's {call_path} call answered {status or 'nothing'}")
+            elif kind is PageKind.ACCESS_DENIED:
+                raise access_denied()
+            elif kind in (PageKind.ERROR, PageKind.BLANK):
+                failure = SiteUnavailableError(f"the new account site kept failing to load ({kind} page)")
+            else:
+                raise SiteChangedError(
+                    f"the account page ({self.urls[ACCOUNT_PAGE]}) made no {call_path} call we could see "
+                    f"(page: {kind}); the site may have changed, please report it")
+            if attempt > self.retries:
+                raise SiteUnavailableError(f"{failure}; try again later")
+            logger.info("account page: %s, retrying (%d of %d)", failure, attempt, self.retries)
+            backoff.wait(self.deadline)
+
+    def _wait_for_billing(self) -> tuple[dict | None, PageKind]:
+        """Poll until the page's call was answered, the page fails, or the step times out."""
+        end = self.page.step_end()
+        kind = PageKind.LOADING
+        while self.page.clock() < end:
+            try:
+                seen = self.driver.execute_script(BILLING_JS, BILLING_SLOT)
+            except Exception:  # noqa: BLE001 - page in flux
+                seen = None
+            if isinstance(seen, dict):
+                return seen, PageKind.HOME
+            kind = self.page.kind()
+            if kind in (PageKind.ERROR, PageKind.BLANK, PageKind.ACCESS_DENIED) or kind.value in _SIGNED_OUT:
+                break
+            self.page.sleep(self.page.timeouts.poll)
+        return None, kind
+
     # -- the usage page ----------------------------------------------------------
 
     def scrape(self) -> Any:
-        """Read the meter and the usage table from the usage page.
+        """Read the meter sentence and the usage table from the usage page, once its own data rendered.
 
-        The page, its failure to load its own data (its error message), a
+        3.0.4's selectors are tried first, then the sentence and the table by their text. The page, its failure to load its own data (its error message), a
         blank or an error page are retried; a page without the meter is not.
         """
         backoff = self._new_backoff()
@@ -179,11 +401,13 @@ class UsageReader:
             self._open_usage_page()
             found, kind = self._wait_for_meter()
             if found is not None:
+                logger.info("usage page read by %s", found.get("how") or "selectors")
                 return usage.reading_from_page(found["meter"], found["rows"])
             if kind is PageKind.ACCESS_DENIED:
                 raise access_denied()
             if kind not in (PageKind.ERROR, PageKind.BLANK):
-                raise SiteChangedError(f"the usage page has no {SEL_METER} and {SEL_USAGE_ROWS}")
+                raise SiteChangedError(f"the usage page has no {SEL_METER} and {SEL_USAGE_TABLE}, nor a "
+                                       "'remaining of ... monthly plan' sentence and a usage table")
             if attempt > self.retries:
                 raise SiteUnavailableError("the usage page kept failing to load; try again later")
             logger.info("usage page: %s, retrying (%d of %d)", kind, attempt, self.retries)

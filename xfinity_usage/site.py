@@ -7,7 +7,7 @@ This is the facade the client uses. The work is split in three parts:
 * :mod:`xfinity_usage.login`: :class:`~xfinity_usage.login.Login`, the
   sign-in state machine;
 * :mod:`xfinity_usage.reader`: :class:`~xfinity_usage.reader.UsageReader`,
-  the JSON endpoints and the usage page.
+  the JSON endpoints, the new account site (moved accounts) and the usage page.
 
 Each takes the clock, the sleep, a backoff factory and :class:`Timeouts`,
 so tests drive them with a fake driver and no real waiting. There are no
@@ -30,7 +30,9 @@ __all__ = ["SiteFlow", "Timeouts", "PageKind", "classify", "mask_page", "origin"
 class SiteFlow:
     """Drives one browser session through the Xfinity site: :meth:`login`, then :meth:`read_usage`.
 
-    ``urls`` maps the five URL attributes of :class:`XfinityUsage`.
+    ``urls`` maps the URL attributes of :class:`XfinityUsage` (``URL_KEYS``; an
+    endpoint missing from it is skipped, the new account site's URLs default to
+    the real site's).
     """
 
     def __init__(self, driver: Any, urls: Mapping[str, str], username: str, password: Secret,
@@ -41,8 +43,9 @@ class SiteFlow:
         self.timeouts = timeouts or Timeouts()
         common: dict[str, Any] = dict(retries=retries, timeouts=self.timeouts, clock=clock, sleep=sleep,
                                       backoff=backoff)
-        self.login_flow = Login(driver, self.urls["HOME_URL"], username, password, deadline, **common)
         self.reader = UsageReader(driver, self.urls, deadline, **common)
+        self.login_flow = Login(driver, self.urls["HOME_URL"], username, password, deadline,
+                                account_url=self.reader.urls["ACCOUNT_URL"], **common)
 
     @property
     def password_submissions(self) -> int:
@@ -51,13 +54,20 @@ class SiteFlow:
 
     @property
     def source(self) -> str | None:
-        """The URL key the reading came from (``USAGE_JSON_URL``, ``LEGACY_USAGE_JSON_URL``, ``USAGE_PAGE_URL``)."""
+        """The URL key the reading came from (``USAGE_JSON_URL``, ``SC_USAGE_JSON_URL``,
+        ``LEGACY_USAGE_JSON_URL``, ``BILLING_CONTEXT_URL`` for a moved account, ``USAGE_PAGE_URL``)."""
         return self.reader.source
 
+    @property
+    def moved(self) -> bool:
+        """True when the account was found moved to the new account site (``ACCOUNT_URL``)."""
+        return self.reader.moved
+
     def login(self) -> None:
-        """Get from HOME_URL to a logged-in page on the customer site (see :class:`~xfinity_usage.login.Login`)."""
+        """Get from HOME_URL to a logged-in page on the customer site, or the new account site
+        (see :class:`~xfinity_usage.login.Login`)."""
         self.login_flow.run()
 
     def read_usage(self) -> Any:
-        """The reading from the JSON endpoints, else from the usage page."""
+        """The reading: the new account site's for a moved account; else the JSON endpoints', else the usage page's."""
         return self.reader.read()

@@ -40,11 +40,40 @@ class Source(Protocol):
         """The reading, or None when this source cannot answer and the next should try."""
 
 
+#: Beside the cookie file (``<cookie file>.moved``): the account was last read on the new account site.
+MOVED_SUFFIX = ".moved"
+
+
+def moved_marker(cookie_file: str) -> str:
+    """The file that says this cookie file's account has moved to the new account site."""
+    return cookie_file + MOVED_SUFFIX
+
+
+def remember_moved(cookie_file: str, moved: bool) -> None:
+    """Record (0600) or forget that the account has moved; a failure is only logged."""
+    path = moved_marker(cookie_file)
+    try:
+        if moved:
+            if not os.path.exists(path):
+                write_private(path, b"moved to the new account site; read with a browser\n")
+                logger.info("remembered that the account has moved (%s)", path)
+        elif os.path.exists(path):
+            os.unlink(path)
+            logger.info("the account is read on the customer site again; forgot %s", path)
+    except OSError as exc:
+        logger.warning("could not record whether the account has moved (%s): %s", path, exc.strerror)
+
+
 class SessionSource:
     """The saved session cookies, sent over HTTPS without a browser (TLS verified).
 
     A transient failure (5xx, reset, timeout) is retried before giving up:
     each browser sign-in that follows counts against the bot protection.
+
+    An account moved to the new account site cannot be read this way (its
+    usage call needs the page's own bearer token): once a browser found it
+    moved (:func:`moved_marker` exists), this source steps aside at once,
+    without asking the customer site's dead endpoints.
     """
 
     name = "session"
@@ -61,6 +90,10 @@ class SessionSource:
         from .session import SessionExpired, fetch_usage, load_cookies
         from .site import origin
 
+        if os.path.exists(moved_marker(self.cookie_file)):
+            logger.info("the account has moved to the new account site; the saved session cannot read it, "
+                        "using the browser")
+            return None
         cookies = load_cookies(self.cookie_file, origin(self.urls["HOME_URL"]))
         if not cookies:
             return None
@@ -123,7 +156,12 @@ class BrowserSource:
         from .site import SiteFlow, origin
 
         logger.info("starting %s", self.browser_name, extra=PROGRESS)
-        with open_browser(self.browser_name, **self.browser) as driver:
+        options = dict(self.browser)
+        if self.browser_name.startswith("firefox"):
+            # Firefox's WebDriver BiDi channel: a moved account is read by a script that runs
+            # before the account page's own (Chrome does it over CDP, always there).
+            options.setdefault("network_log", True)
+        with open_browser(self.browser_name, **options) as driver:
             extra = {} if self.timeouts is None else {"timeouts": self.timeouts}
             flow = SiteFlow(driver, self.urls, self.username, self._password, deadline,
                             retries=self.retries, backoff=self.backoff, **extra)
@@ -136,7 +174,10 @@ class BrowserSource:
                     logger.warning("could not save cookies to %s: %s", self.cookie_file, exc.strerror)
                 logger.info("reading usage", extra=PROGRESS)
                 reading = flow.read_usage()
+                remember_moved(self.cookie_file, flow.moved)
             except BaseException as exc:
+                if flow.moved:
+                    remember_moved(self.cookie_file, True)
                 if self.debug_dir and not isinstance(exc, KeyboardInterrupt):
                     self._save_debug(driver)
                 raise
@@ -168,4 +209,4 @@ class BrowserSource:
             logger.warning("could not save debug artifacts: %s", exc)
 
 
-__all__ = ["BrowserSource", "SessionSource", "Source"]
+__all__ = ["BrowserSource", "SessionSource", "Source", "moved_marker", "remember_moved"]

@@ -20,7 +20,8 @@ from .errors import DataError
 from .reading import KNOWN_UNITS, Month, Reading, finite_number, is_unlimited, parse_date
 
 __all__ = ["NOT_SUPPORTED_MESSAGE", "current_month", "format_reading", "is_not_supported", "month_of",
-           "reading_from_dict", "reading_from_json", "reading_from_page", "unlimited_reading", "usage_months"]
+           "reading_from_billing_context", "reading_from_dict", "reading_from_json", "reading_from_page",
+           "unlimited_reading", "usage_months"]
 
 #: The 404 message the site gives for plans without a meter.
 NOT_SUPPORTED_MESSAGE = "Plan does not support the usage meter feature."
@@ -114,6 +115,29 @@ def reading_from_json(raw: Any, *, now: float | None = None) -> Reading:
                    display_usage=month.get("displayUsage") is not False)
 
 
+#: Where the new account site's ``BillingInfo/context`` answer keeps the internet usage.
+BILLING_CONTEXT_PATH = ("responseData", "data", "subscriptionContext", "customerPlanInfo", "internet")
+
+
+def billing_context_usage(raw: Any) -> dict:
+    """The usage JSON (``{"usageMonths": [...]}``) inside a ``BillingInfo/context`` answer:
+    ``responseData.data.subscriptionContext.customerPlanInfo.internet[0]``."""
+    node = raw
+    for depth, key in enumerate(BILLING_CONTEXT_PATH):
+        if not isinstance(node, dict) or key not in node:
+            raise DataError("BillingInfo/context answer has no " + ".".join(BILLING_CONTEXT_PATH[:depth + 1]))
+        node = node[key]
+    if not isinstance(node, list) or not node or not isinstance(node[0], dict):
+        raise DataError("BillingInfo/context answer has no internet service (internet[] is empty)")
+    return node[0]
+
+
+def reading_from_billing_context(raw: Any, *, now: float | None = None) -> Reading:
+    """The reading from the new account site's ``BillingInfo/context`` answer (the usage months
+    there have the old field names); ``raw`` is ``internet[0]``."""
+    return reading_from_json(billing_context_usage(raw), now=now)
+
+
 def reading_from_dict(data: Mapping[str, Any]) -> Reading:
     """A :class:`Reading` from the dict of :meth:`Reading.to_dict` or 3.0.4's ``run()``.
 
@@ -165,23 +189,27 @@ def _amount(number: str, unit: str) -> tuple[float, str]:
 def reading_from_page(meter_text: str, rows: list, *, now: float | None = None) -> Reading:
     """A reading from the usage page: the meter text and the usage table's rows.
 
-    Accepted only when the meter and the table's last row agree
-    (remaining + used = plan, to within one unit of rounding).
-    ``raw`` holds what was scraped, as no JSON was seen.
+    This month's usage is the first cell of the table's last row, as 3.0.4
+    read it (``tr[last()]/td[1]``); when that cell is not an amount (a month
+    label first), the row's first cell that is. Accepted only when the meter
+    and that cell agree (remaining + used = plan, to within one unit of
+    rounding). ``raw`` holds what was scraped, as no JSON was seen.
     """
     now = time.time() if now is None else now
-    if not rows or len(rows[-1]) < 2:
+    if not rows or not rows[-1]:
         raise DataError("usage table has no rows")
-    cell = _CELL.match(rows[-1][-1] or "")
+    last = rows[-1]
+    cell = next((found for found in (_CELL.match(text or "") for text in last) if found), None)
     if not cell:
-        raise DataError(f"cannot parse usage table cell {rows[-1][-1]!r}")
+        raise DataError(f"cannot parse usage table row {last!r}")
     used, units = _amount(*cell.groups())
+    used_text = cell.group(0).strip()
     raw = {"source": "usage-page", "meterText": meter_text, "usageRows": rows}
     unlimited = _METER_UNLIMITED.search(meter_text or "")
     if unlimited:
         meter_used, meter_units = _amount(*unlimited.groups())
         if meter_units != units or abs(meter_used - used) > 1:
-            raise DataError(f"usage meter ({meter_text!r}) and table ({rows[-1][-1]!r}) disagree")
+            raise DataError(f"usage meter ({meter_text!r}) and table ({used_text!r}) disagree")
         return Reading(used=used, total=None, units=units, data_timestamp=int(now), policy="unlimited", raw=raw)
     meter = _METER.search(meter_text or "")
     if not meter:
@@ -189,9 +217,9 @@ def reading_from_page(meter_text: str, rows: list, *, now: float | None = None) 
     remaining, r_units = _amount(*meter.groups()[:2])
     total, t_units = _amount(*meter.groups()[2:])
     if not (r_units == t_units == units):
-        raise DataError(f"usage meter ({meter_text!r}) and table ({rows[-1][-1]!r}) use different units")
+        raise DataError(f"usage meter ({meter_text!r}) and table ({used_text!r}) use different units")
     if abs(remaining + used - total) > 1 and not (remaining == 0 and used >= total):
-        raise DataError(f"usage meter ({meter_text!r}) and table ({rows[-1][-1]!r}) disagree")
+        raise DataError(f"usage meter ({meter_text!r}) and table ({used_text!r}) disagree")
     return Reading(used=used, total=total, units=units, data_timestamp=int(now), raw=raw)
 
 

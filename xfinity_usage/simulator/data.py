@@ -15,6 +15,17 @@ ALLOWANCE = 1229.0
 UNITS = "GB"
 #: Usage of the five months before the current one, oldest first.
 EARLIER_USAGE = (801.0, 912.0, 1011.0, 978.0, 1102.0)
+#: Six more months before those: the new account site returns twelve.
+OLDER_USAGE = (655.0, 702.0, 688.0, 740.0, 795.0, 830.0)
+#: How many months the new account site's BillingInfo/context answer holds.
+MOVED_MONTHS = 12
+#: The plan names and allowances of the unlimited variants (no ``policy`` field says "unlimited"):
+#: an allowance of 0, one of 100000 or more, a policyName naming "Unlimited".
+UNLIMITED_VARIANTS = {
+    "unlimited_zero": ("Xfinity Internet", 0.0),
+    "unlimited_large": ("Xfinity Internet", 1000000.0),
+    "unlimited_name": ("Unlimited Data Plan", ALLOWANCE),
+}
 ACCOUNT_NUMBER = "8499050123456789"
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: How a month's usage is split between its devices, in percent (2 or 3 devices).
@@ -25,7 +36,7 @@ NOT_SUPPORTED = {"code": "NOT_FOUND", "message": "Plan does not support the usag
 
 def is_unlimited(scenario: str) -> bool:
     """True for the scenarios whose plan has no data cap."""
-    return scenario in ("unlimited", "unlimited_404")
+    return scenario in ("unlimited", "unlimited_404") or scenario in UNLIMITED_VARIANTS
 
 
 def month_bounds(today: datetime.date, count: int = 6) -> list:
@@ -58,24 +69,36 @@ def devices(index: int, usage: float) -> list:
     return [{"id": f"44:1C:A8:{index:02X}:{n:02X}:5E", "usage": part / 2} for n, part in enumerate(parts)]
 
 
-def monthly_usages() -> tuple:
-    """Each month's ``homeUsage``, oldest first."""
-    return EARLIER_USAGE + (CURRENT_USAGE,)
+def monthly_usages(count: int = 6) -> tuple:
+    """Each month's ``homeUsage``, oldest first (``count`` up to 12)."""
+    return (OLDER_USAGE + EARLIER_USAGE + (CURRENT_USAGE,))[-count:]
+
+
+def month_count(scenario: str) -> int:
+    """How many months the scenario's usage JSON lists."""
+    return MOVED_MONTHS if scenario == "moved" else 6
 
 
 def usage_json(today: datetime.date, scenario: str = "normal") -> dict:
-    """The body of both usage JSON endpoints (see docs/site.rst)."""
+    """The body of the usage JSON endpoints (see docs/site.rst).
+
+    ``months_reversed`` lists the months newest first; the unlimited variants
+    (:data:`UNLIMITED_VARIANTS`) carry no ``policy`` field; ``moved`` has twelve months.
+    """
     unlimited = is_unlimited(scenario)
+    count = month_count(scenario)
+    plan, allowance = UNLIMITED_VARIANTS.get(scenario, (
+        "Unlimited Data Plan" if unlimited else "1.2 Terabyte Data Plan", 0.0 if unlimited else ALLOWANCE))
     months = []
-    for index, ((start, end), used) in enumerate(zip(month_bounds(today), monthly_usages())):
+    for index, ((start, end), used) in enumerate(zip(month_bounds(today, count), monthly_usages(count))):
         months.append({
-            "policyName": "Unlimited Data Plan" if unlimited else "1.2 Terabyte Data Plan",
+            "policyName": plan,
             "startDate": fmt_date(start),
             "endDate": fmt_date(end),
             "homeUsage": used,
             "wifiUsage": None,
             "totalUsage": used,
-            "allowableUsage": 0.0 if unlimited else ALLOWANCE,
+            "allowableUsage": allowance,
             "unitOfMeasure": UNITS,
             "displayUsage": True,
             "devices": devices(index, used),
@@ -95,6 +118,10 @@ def usage_json(today: datetime.date, scenario: str = "normal") -> dict:
             "maxCreditAmount": 0,
             "policy": "unlimited" if unlimited else "limited",
         })
+        if scenario in UNLIMITED_VARIANTS:
+            del months[-1]["policy"]
+    if scenario == "months_reversed":
+        months.reverse()
     return {
         "accountNumber": ACCOUNT_NUMBER,
         "courtesyUsed": 0,
@@ -105,6 +132,33 @@ def usage_json(today: datetime.date, scenario: str = "normal") -> dict:
         "displayUsage": True,
         "usageMonths": months,
     }
+
+
+def billing_context(today: datetime.date, scenario: str = "moved") -> dict:
+    """The new account site's ``POST .../BillingInfo/context`` answer: the usage months (old field
+    names) at ``responseData.data.subscriptionContext.customerPlanInfo.internet[0].usageMonths``."""
+    internet = usage_json(today, scenario)
+    internet.update({"serviceType": "INTERNET", "planName": internet["usageMonths"][-1]["policyName"]})
+    return {
+        "responseCode": "SUCCESS",
+        "responseData": {
+            "eventNames": list(BILLING_CONTEXT_EVENTS),
+            "data": {
+                "accountContext": {"accountNumber": ACCOUNT_NUMBER, "status": "ACTIVE", "migrated": True},
+                "subscriptionContext": {"customerPlanInfo": {"internet": [internet], "video": [], "voice": []}},
+                "deviceContext": {"devices": []},
+                "outageContext": {"outages": []},
+                "indicatorContext": {"indicators": []},
+            },
+        },
+    }
+
+
+#: The events the account page asks BillingInfo/context for (the body it sends).
+BILLING_CONTEXT_EVENTS = ("call.getContext.Account", "call.getContext.Subscription", "call.getContext.Device",
+                          "call.getContext.Outage", "call.getContext.Indicator")
+#: The exact JSON body of the account page's call (piekstra/xfinity-cli, docs/api.md).
+BILLING_CONTEXT_BODY = {"eventNames": list(BILLING_CONTEXT_EVENTS), "data": {"metadata": {"source": "maw"}}}
 
 
 def meter_data(today: datetime.date, scenario: str = "normal") -> dict:

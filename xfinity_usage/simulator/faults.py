@@ -19,7 +19,7 @@ FAULT_KINDS = ("blank", "error500", "error503", "reset", "slow", "truncated", "n
 class Fault:
     """The first ``count`` requests whose path (query left out) is ``path`` get fault ``kind``.
 
-    ``host`` limits it to ``"customer"`` or ``"login"``, ``method`` to ``"GET"``
+    ``host`` limits it to ``"customer"``, ``"login"``, ``"account"`` or ``"api"``, ``method`` to ``"GET"``
     or ``"POST"``; ``None`` matches both.
     """
 
@@ -34,8 +34,8 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; known: {', '.join(FAULT_KINDS)}")
         if self.count < 0:
             raise ValueError("fault count must not be negative")
-        if self.host not in (None, "customer", "login"):
-            raise ValueError(f"fault host must be 'customer', 'login' or None, not {self.host!r}")
+        if self.host not in (None, "customer", "login", "account", "api"):
+            raise ValueError(f"fault host must be 'customer', 'login', 'account', 'api' or None, not {self.host!r}")
 
 
 class FaultPlan:

@@ -5,6 +5,7 @@ is ES5 with ``XMLHttpRequest`` so it also runs in PhantomJS 2.1.1.
 """
 from __future__ import annotations
 
+import json
 from html import escape
 
 BAD_PASSWORD = "The Xfinity ID or password you entered was incorrect. Please try again."
@@ -187,21 +188,46 @@ SHELL_JS = r"""
     app.setAttribute('data-state', state);
   }
 
-  function renderUsage(d) {
-    var unit = d.unit, text, html, i, m;
+  function meterText(d) {
+    var unit = d.unit;
     if (d.plan === 'unlimited' || d.allowance === null) {
-      text = num(d.used) + unit + ' used, unlimited data plan';
-    } else {
-      text = num(Math.max(0, d.allowance - d.used)) + unit + ' remaining of ' + num(d.allowance) + unit +
-        ' monthly plan';
+      return num(d.used) + unit + ' used, unlimited data plan';
     }
-    html = '<h1>Internet usage</h1><div class="usage-meter"><p id="usage-meter-text">' + esc(text) +
-      '</p></div><table id="usage-history"><thead><tr><th>Month</th><th>Usage</th></tr></thead><tbody>';
+    return num(Math.max(0, d.allowance - d.used)) + unit + ' remaining of ' + num(d.allowance) + unit +
+      ' monthly plan';
+  }
+
+  function rowsHtml(d) {
+    var html = '', i, m;
     for (i = 0; i < d.months.length; i++) {
       m = d.months[i];
-      html += '<tr><td>' + esc(m.label) + '</td><td>' + esc(num(m.used) + unit) + '</td></tr>';
+      html += '<tr><td>' + esc(num(m.used) + d.unit) + '</td><td>' + esc(m.label) + '</td></tr>';
     }
-    app.innerHTML = html + '</tbody></table>';
+    return html;
+  }
+
+  // 3.0.4's page: the meter sentence bound by ng-bind-html, and the usage table in
+  // div[usage-data], this month last, its usage in the first cell.
+  function renderOriginal(d) {
+    app.innerHTML = '<h1>Internet usage</h1><div class="usage-meter"><p>' +
+      '<span ng-bind-html="usage.details.userMessage.monthlyUsageState">' + esc(meterText(d)) + '</span></p></div>' +
+      '<div usage-data="usage.details.usageData" class="usage-chart"><table><thead><tr><th>Total Monthly Usage</th>' +
+      '<th>Month</th></tr></thead><tbody>' + rowsHtml(d) + '</tbody></table></div>';
+  }
+
+  // A redesigned page: no attribute we know, the same sentence and table.
+  function renderText(d) {
+    app.innerHTML = '<h1>Data usage</h1><section class="summary"><p>This month: <b>' + esc(meterText(d)) +
+      '</b>.</p></section><section class="history"><h2>History</h2><table><tr><th>Used</th><th>Month</th></tr>' +
+      rowsHtml(d) + '</table></section>';
+  }
+
+  function renderUsage(d) {
+    if (MARKUP === 'text') {
+      renderText(d);
+    } else {
+      renderOriginal(d);
+    }
     done('loaded');
   }
 
@@ -226,7 +252,8 @@ SHELL_JS = r"""
         }
       }
       if (d && d.months) {
-        renderUsage(d);
+        // the page renders a little after its data came (as Angular's digest did)
+        setTimeout(function () { if (location.hash === route) { renderUsage(d); } }, RENDER_DELAY_MS);
       } else if (attempt < 3) {
         setTimeout(function () { loadUsage(route, attempt + 1); }, 500 * attempt);
       } else {
@@ -259,9 +286,57 @@ SHELL_JS = r"""
 """
 
 
-def app_shell() -> str:
-    """The logged-in home page: an app shell whose script renders ``location.hash``."""
+#: How long the usage page takes to render once its data came, in milliseconds.
+RENDER_DELAY_MS = 300
+
+
+def app_shell(markup: str = "original") -> str:
+    """The logged-in home page: an app shell whose script renders ``location.hash``.
+
+    ``markup`` is ``"original"`` (3.0.4's selectors) or ``"text"`` (a redesign
+    with none of them: only the sentence and the table's text are the same).
+    """
+    config = f"var MARKUP = {json.dumps(markup)}, RENDER_DELAY_MS = {RENDER_DELAY_MS};"
     body = ('<header><strong>Xfinity</strong> <a href="#/">Overview</a>'
             '<a href="#/services/internet">Internet</a></header>\n<div id="app"></div>\n'
-            f"<script>{SHELL_JS}</script>")
+            f"<script>{config}{SHELL_JS}</script>")
     return document("Xfinity My Account", body, SHELL_STYLE)
+
+
+#: The new account site's script (Chrome and Firefox): trade the boot code for the page's bearer
+#: token, then ask BillingInfo/context for the account's context, as the real page does.
+ACCOUNT_JS = r"""
+(function () {
+  var boot = document.getElementById('boot').getAttribute('data-boot');
+  var out = document.getElementById('usage');
+  function show(text, state) { out.textContent = text; out.setAttribute('data-state', state); }
+  var x = new XMLHttpRequest();
+  x.open('POST', TOKEN_PATH, true);
+  x.setRequestHeader('Content-Type', 'text/plain');
+  x.onload = function () {
+    var token = x.status === 200 ? JSON.parse(x.responseText).token : null;
+    if (!token) { show('We could not load your account.', 'error'); return; }
+    fetch(CONTEXT_PATH, {method: 'POST', credentials: 'include',
+                         headers: {'Authorization': 'Bearer ' + token, 'Content-Type': 'application/json',
+                                   'Accept': 'application/json'},
+                         body: JSON.stringify(CONTEXT_BODY)})
+      .then(function (r) { return r.json(); })
+      .then(function (d) {
+        var m = d.responseData.data.subscriptionContext.customerPlanInfo.internet[0].usageMonths;
+        var last = m[m.length - 1];
+        show('Data usage this month: ' + last.homeUsage + ' ' + last.unitOfMeasure, 'loaded');
+      }, function () { show('We could not load your usage.', 'error'); });
+  };
+  x.send(boot);
+}());
+"""
+
+
+def account_page(boot: str, token_path: str, context_path: str, context_body: dict) -> str:
+    """The new account site's page (``/account``): its script gets its own token and the usage."""
+    config = (f"var TOKEN_PATH = {json.dumps(token_path)}, CONTEXT_PATH = {json.dumps(context_path)}, "
+              f"CONTEXT_BODY = {json.dumps(context_body)};")
+    body = (f'<header><strong>Xfinity</strong> Account</header><main><h1>Your account</h1>'
+            f'<div id="boot" data-boot="{escape(boot)}"></div><p id="usage">Loading&hellip;</p></main>'
+            f"<script>{config}{ACCOUNT_JS}</script>")
+    return document("My Account | Xfinity", body, SHELL_STYLE)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -25,6 +26,18 @@ XSRF_COOKIE = "XSRF-TOKEN"
 XSRF_HEADER = "x-xsrf-token"
 LOGIN_COOKIE = "s_login"
 JSON_PATHS = (USAGE_PATH, LEGACY_USAGE_PATH)
+#: The 2024 usage page's call, on the API host (api.sc.xfinity.com).
+SC_USAGE_PATH = "/session/csp/selfhelp/account/me/services/internet/usage"
+#: The new account site (www.xfinity.com): the page moved accounts land on, the call it makes for
+#: the usage, and where its script trades the page's boot code for its bearer token (our client
+#: never asks for it: how the real page gets its token is not public).
+ACCOUNT_PATH = "/account"
+BILLING_CONTEXT_PATH = "/digital/service/api/BillingInfo/context"
+PAGE_TOKEN_PATH = "/digital/service/session/page-token"
+#: What a browser's fetch from the account page itself sends; Akamai refuses other calls.
+BROWSER_FETCH_HEADERS = {"sec-fetch-site": "same-origin", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty"}
+#: Scenarios whose customer-site JSON endpoints are gone (each has another way to the usage).
+JSON_GONE = ("json_gone", "scrape_text", "api_sc")
 
 
 @dataclass
@@ -187,6 +200,10 @@ def customer_host(state: SiteState, req: Request) -> Response:
     """Answer a request to the customer host."""
     if req.path == "/oauth/callback" and req.method == "GET":
         return callback(state, req)
+    if state.scenario == "moved":
+        return moved_customer_host(state, req)
+    if req.path == METER_DATA_PATH and state.scenario == "api_sc":
+        return html(pages.not_found_page(req.path), 404)
     if req.path in JSON_PATHS:
         return usage_json(state, req)
     if req.path == METER_DATA_PATH:
@@ -200,7 +217,7 @@ def customer_host(state: SiteState, req: Request) -> Response:
     if state.customer_session(req.cookies.get(SESSION_COOKIE)) is None:
         return redirect(authorize_url(state, req.target))
     if req.path == "/":
-        return html(pages.app_shell())
+        return html(pages.app_shell("text" if state.scenario == "scrape_text" else "original"))
     return html(pages.not_found_page(req.path), 404)
 
 
@@ -231,8 +248,9 @@ def xsrf_matches(req: Request, session: CustomerSession) -> bool:
 
 
 def access_denied(state: SiteState, host: str, req: Request) -> Response:
-    """Akamai's ``403`` page, for any request to either host."""
-    origin = state.home_origin if host == "customer" else state.login_origin
+    """Akamai's ``403`` page, for any request to any host."""
+    origin = {"customer": state.home_origin, "account": state.account_origin,
+              "api": state.api_origin}.get(host, state.login_origin)
     reference = f"{secrets.token_hex(4)}.{int(time.time())}.{secrets.token_hex(4)}"
     return html(pages.access_denied_page(origin + req.path, reference), 403)
 
@@ -244,13 +262,102 @@ def unauthorized() -> Response:
 
 def usage_json(state: SiteState, req: Request) -> Response:
     """Both usage endpoints: session (and, on the current one, the XSRF header) required."""
-    if state.scenario == "json_gone":
+    if state.scenario in JSON_GONE:
         return html(pages.not_found_page(req.path), 404)
     session = state.customer_session(req.cookies.get(SESSION_COOKIE))
     if session is None:
         return unauthorized()
     if req.path == USAGE_PATH and not xsrf_matches(req, session):
         return json_response({"code": "FORBIDDEN", "message": "Missing or invalid XSRF token."}, 403)
+    if state.scenario == "unlimited_404":
+        return json_response(dict(data.NOT_SUPPORTED), 404)
+    return json_response(data.usage_json(state.today, state.scenario))
+
+
+# -- a moved account: the customer host sends it to the new account site -------
+
+
+def moved_customer_host(state: SiteState, req: Request) -> Response:
+    """Scenario ``moved``: every ``/apis/*`` answers 401; a signed-in page redirects to the account page."""
+    if req.path.startswith("/apis/"):
+        return unauthorized()
+    if state.customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+        return redirect(authorize_url(state, req.target))
+    return redirect(state.account_origin + ACCOUNT_PATH)
+
+
+# -- the new account site (www.xfinity.com) ----------------------------------------
+
+
+def account_host(state: SiteState, req: Request) -> Response:
+    """Answer a request to the new account site (only scenario ``moved`` has accounts there)."""
+    session = state.customer_session(req.cookies.get(SESSION_COOKIE))
+    if state.scenario != "moved":
+        return html(pages.not_found_page(req.path), 404)
+    if req.path == ACCOUNT_PATH and req.method == "GET":
+        if session is None:
+            return redirect(authorize_url(state, "/"))
+        return html(pages.account_page(state.new_boot(session.token), PAGE_TOKEN_PATH, BILLING_CONTEXT_PATH,
+                                       data.BILLING_CONTEXT_BODY))
+    if req.path == PAGE_TOKEN_PATH and req.method == "POST":
+        if session is None or not _browser_fetch(req):
+            return unauthorized()
+        bearer = state.redeem_boot(req.body.decode("utf-8", "replace").strip(), session.token)
+        return json_response({"token": bearer}) if bearer else unauthorized()
+    if req.path == BILLING_CONTEXT_PATH:
+        return billing_context(state, req)
+    if req.path.startswith("/digital/"):
+        return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
+    return html(pages.not_found_page(req.path), 404)
+
+
+def _browser_fetch(req: Request) -> bool:
+    """True when the ``Sec-Fetch-*`` headers are those of a fetch from the site's own page."""
+    return all((req.header(name) or "").lower() == value for name, value in BROWSER_FETCH_HEADERS.items())
+
+
+def billing_context(state: SiteState, req: Request) -> Response:
+    """``POST BillingInfo/context``: the page's bearer token, the exact body and a browser's headers required."""
+    if req.method != "POST":
+        return json_response({"code": "METHOD_NOT_ALLOWED", "message": "POST only."}, 405)
+    if not _browser_fetch(req) or "headless" in (req.header("Sec-CH-UA") or "").lower():
+        return html(pages.access_denied_page(state.account_origin + req.path, "0.bot"), 403)
+    auth = req.header("Authorization") or ""
+    if not auth.startswith("Bearer ") or state.bearer_session(auth[len("Bearer "):]) is None:
+        return json_response({"code": "UNAUTHORIZED", "message": "Missing or invalid bearer token."}, 401)
+    try:
+        body = json.loads(req.body.decode("utf-8"))
+    except ValueError:
+        body = None
+    if body != data.BILLING_CONTEXT_BODY or "json" not in (req.header("Content-Type") or ""):
+        return json_response({"code": "BAD_REQUEST", "message": "Unexpected request body."}, 400)
+    return json_response(data.billing_context(state.today, state.scenario))
+
+
+# -- the 2024 API host (api.sc.xfinity.com) ------------------------------------------
+
+
+def api_host(state: SiteState, req: Request) -> Response:
+    """The 2024 usage page's call: the session's cookies, from the customer host's pages (CORS)."""
+    cors = []
+    if req.header("Origin") == state.home_origin:
+        cors = [("Access-Control-Allow-Origin", state.home_origin), ("Access-Control-Allow-Credentials", "true"),
+                ("Vary", "Origin")]
+    if req.method == "OPTIONS":
+        return Response(204, headers=cors + [("Access-Control-Allow-Methods", "GET"),
+                                             ("Access-Control-Allow-Headers", "Accept, Content-Type")])
+    response = _api_answer(state, req)
+    response.headers.extend(cors)
+    return response
+
+
+def _api_answer(state: SiteState, req: Request) -> Response:
+    if req.path != SC_USAGE_PATH or req.method != "GET":
+        return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
+    if state.scenario in ("json_gone", "scrape_text"):
+        return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
+    if state.scenario == "moved" or state.customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+        return unauthorized()
     if state.scenario == "unlimited_404":
         return json_response(dict(data.NOT_SUPPORTED), 404)
     return json_response(data.usage_json(state.today, state.scenario))

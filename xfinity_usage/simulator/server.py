@@ -1,4 +1,4 @@
-"""The simulated site: two threaded HTTP servers on 127.0.0.1 and their shared state."""
+"""The simulated site: four threaded HTTP servers on 127.0.0.1 (one per host) and their shared state."""
 from __future__ import annotations
 
 import datetime
@@ -19,7 +19,13 @@ logger = logging.getLogger(__name__)
 DEMO_USERNAME = "demo@example.com"
 DEMO_PASSWORD = "demo-password-1"
 SCENARIOS = ("normal", "legacy_form", "mfa", "access_denied", "security_check", "unlimited",
-             "unlimited_404", "json_gone", "password_reset")
+             "unlimited_404", "json_gone", "password_reset", "moved", "api_sc", "scrape_text",
+             "months_reversed", "unlimited_zero", "unlimited_large", "unlimited_name")
+#: The hosts, by label: the customer site, the login site, the new account site (www.xfinity.com)
+#: and the 2024 API host (api.sc.xfinity.com); each is its own port on 127.0.0.1.
+HOSTS = ("customer", "login", "account", "api")
+_ROUTES = {"customer": routes.customer_host, "login": routes.login_host, "account": routes.account_host,
+           "api": routes.api_host}
 MAX_BODY = 64 * 1024
 
 
@@ -51,6 +57,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self._serve("POST")
+
+    def do_OPTIONS(self) -> None:  # noqa: N802 - CORS preflights to the API host
+        self._serve("OPTIONS")
 
     def _serve(self, method: str) -> None:
         site, host = self.server.site, self.server.label
@@ -91,7 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
             if replaced is not None:
                 return replaced
         try:
-            response = (routes.customer_host if host == "customer" else routes.login_host)(state, req)
+            response = _ROUTES[host](state, req)
         except Exception:  # noqa: BLE001 - a bug here must not hang the client
             logger.exception("simulated %s host failed on %s", host, req.path)
             response = error(500)
@@ -130,10 +139,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class SimulatedSite:
-    """The Xfinity site on 127.0.0.1: a customer host and a login host (see docs/site.rst).
+    """The Xfinity site on 127.0.0.1: a customer host, a login host, the new account site and the
+    2024 API host (see docs/site.rst).
 
     Start it with :meth:`start` (or ``with``); :attr:`urls` then holds the
-    five URLs a client needs.
+    URLs a client needs.
     """
 
     def __init__(self, scenario: str = "normal", username: str = DEMO_USERNAME, password: str = DEMO_PASSWORD,
@@ -164,15 +174,21 @@ class SimulatedSite:
         if self._servers:
             return self
         self._stopping.clear()
-        customer = _Server(("127.0.0.1", self.port_customer), self, "customer")
+        ports = {"customer": self.port_customer, "login": self.port_login}
+        servers: list[_Server] = []
         try:
-            login = _Server(("127.0.0.1", self.port_login), self, "login")
+            for label in HOSTS:
+                servers.append(_Server(("127.0.0.1", ports.get(label, 0)), self, label))
         except OSError:
-            customer.server_close()
+            for server in servers:
+                server.server_close()
             raise
-        self._servers = [customer, login]
-        self.state.home_origin = f"http://127.0.0.1:{customer.server_address[1]}"
-        self.state.login_origin = f"http://127.0.0.1:{login.server_address[1]}"
+        self._servers = servers
+        origins = {s.label: f"http://127.0.0.1:{s.server_address[1]}" for s in servers}
+        self.state.home_origin = origins["customer"]
+        self.state.login_origin = origins["login"]
+        self.state.account_origin = origins["account"]
+        self.state.api_origin = origins["api"]
         for server in self._servers:
             thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                       name=f"simulated-{server.label}", daemon=True)
@@ -228,7 +244,8 @@ class SimulatedSite:
 
     @property
     def requests(self) -> list[RequestRecord]:
-        """Every request, in arrival order: (host "customer"|"login", method, path with query, headers)."""
+        """Every request, in arrival order: (host "customer"|"login"|"account"|"api", method, path with query,
+        headers)."""
         return self.state.requests
 
     @property
@@ -243,7 +260,8 @@ class SimulatedSite:
 
     @property
     def urls(self) -> dict[str, str]:
-        """The five site URLs (HOME_URL, LOGIN_URL, USAGE_JSON_URL, LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL)."""
+        """The site URLs, one per ``URL_KEYS`` of the client (HOME_URL, LOGIN_URL, USAGE_JSON_URL,
+        SC_USAGE_JSON_URL, LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL, ACCOUNT_URL, BILLING_CONTEXT_URL)."""
         if not self.home_origin:
             raise RuntimeError("the simulated site is not started")
         home = self.home_origin
@@ -251,9 +269,22 @@ class SimulatedSite:
             "HOME_URL": home + "/",
             "LOGIN_URL": self.login_origin + "/login",
             "USAGE_JSON_URL": f"{home}{routes.USAGE_PATH}?{routes.USAGE_QUERY}",
+            "SC_USAGE_JSON_URL": self.state.api_origin + routes.SC_USAGE_PATH,
             "LEGACY_USAGE_JSON_URL": home + routes.LEGACY_USAGE_PATH,
             "USAGE_PAGE_URL": home + "/" + routes.USAGE_ROUTE,
+            "ACCOUNT_URL": self.state.account_origin + routes.ACCOUNT_PATH,
+            "BILLING_CONTEXT_URL": self.state.account_origin + routes.BILLING_CONTEXT_PATH,
         }
+
+    @property
+    def account_origin(self) -> str:
+        """``http://127.0.0.1:A``: the new account site, once started."""
+        return self.state.account_origin
+
+    @property
+    def api_origin(self) -> str:
+        """``http://127.0.0.1:P``: the 2024 API host, once started."""
+        return self.state.api_origin
 
     def expected_reading(self) -> dict:
         """What a correct client reports for this scenario: ``{"units", "used", "total"}``."""

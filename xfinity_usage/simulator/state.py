@@ -49,6 +49,11 @@ class SiteState:
         self.today = today
         self.home_origin = ""
         self.login_origin = ""
+        #: The new account site (www.xfinity.com) and the 2024 API host (api.sc.xfinity.com).
+        self.account_origin = ""
+        self.api_origin = ""
+        self._boots: dict[str, str] = {}
+        self._bearers: dict[str, str] = {}
         self._lock = threading.Lock()
         self._logins: dict[str, LoginSession] = {}
         self._sessions: dict[str, CustomerSession] = {}
@@ -128,9 +133,34 @@ class SiteState:
         with self._lock:
             return self._sessions.get(token or "")
 
-    def expire_sessions(self) -> None:
-        """Forget every session of both hosts, and every unredeemed code."""
+    # -- the new account site: the page's own token --------------------------------------
+
+    def new_boot(self, session: str) -> str:
+        """A one-time boot code put in the account page, that its script trades for a bearer token."""
+        code = secrets.token_urlsafe(18)
         with self._lock:
+            self._boots[code] = session
+        return code
+
+    def redeem_boot(self, code: str, session: str) -> str | None:
+        """A new bearer token for ``session``, once per boot code issued to that session; else None."""
+        with self._lock:
+            if self._boots.pop(code or "", None) != session or session not in self._sessions:
+                return None
+            bearer = secrets.token_urlsafe(32)
+            self._bearers[bearer] = session
+            return bearer
+
+    def bearer_session(self, bearer: str | None) -> CustomerSession | None:
+        """The session a bearer token was issued to, if both are still valid."""
+        with self._lock:
+            return self._sessions.get(self._bearers.get(bearer or "", ""))
+
+    def expire_sessions(self) -> None:
+        """Forget every session of every host, and every unredeemed code and token."""
+        with self._lock:
+            self._boots.clear()
+            self._bearers.clear()
             self._sessions.clear()
             self._logins.clear()
             self._codes.clear()
