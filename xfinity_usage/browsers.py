@@ -3,8 +3,10 @@
 :func:`open_browser` is the only entry point the rest of the package needs: it
 finds the WebDriver and the browser binary without Selenium Manager (nothing
 is ever downloaded), starts the browser with a private temporary profile, and
-on exit - success, exception or ``KeyboardInterrupt`` - quits it, kills
-whatever the driver left behind and removes the profile.
+on exit - success or exception - quits it, kills whatever the driver left
+behind and removes the profile. On ``KeyboardInterrupt`` (SIGINT, or SIGTERM
+as the CLI maps it) it does not wait for a quit: it kills the driver and every
+process it started at once, so a run stops within a second or so.
 
 The library never touches ``os.environ``, never prints and only logs through
 this module's logger. No child process (driver, browser, ``chromium
@@ -50,6 +52,18 @@ EXIT_GRACE = 3.0
 NO_QUIT_GRACE = 0.5
 #: After SIGTERM, how long before SIGKILL; after SIGKILL, how long to wait for the end.
 TERM_GRACE = 3.0
+#: After an interrupt (SIGINT, SIGTERM), how long to wait for the killed processes to end.
+INTERRUPT_GRACE = 1.0
+#: The longest Unix socket path (``sun_path`` holds 108 bytes with the final NUL).
+SOCKET_PATH_MAX = 107
+#: What the browsers add to their TMPDIR for a socket: Chromium's singleton is
+#: ``$TMPDIR/org.chromium.Chromium.XXXXXX/SingletonSocket`` (Google Chrome's name is shorter),
+#: with a little room for other builds.
+SOCKET_ROOM = len("/org.chromium.Chromium.XXXXXX/SingletonSocket") + 8
+#: What a run adds to its base directory before the browser's TMPDIR (``xfinity-usage-XXXXXXXX/tmp``).
+RUN_DIR_ROOM = len("/xfinity-usage-XXXXXXXX/tmp")
+#: Lines of a driver's log shown when it fails to start.
+LOG_TAIL_LINES = 6
 #: User agent PhantomJS presents instead of its own (which names PhantomJS).
 DESKTOP_USER_AGENT = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                       "Chrome/120.0.0.0 Safari/537.36")
@@ -191,18 +205,25 @@ class _Run:
 
     ``tmpdir`` (mode 0700) holds the browser profile and serves as TMPDIR of
     the driver and browser, so whatever they leave in temp goes with it; so
-    does Chrome's crash database (under ``config``, or ``crash``).
-    ``quit_timeout`` bounds the WebDriver quit (default :data:`QUIT_TIMEOUT`).
+    does Chrome's crash database (under ``config``, or ``crash``), and the
+    driver's output (``driver.log``: its end goes into the message when the
+    driver fails to start). It is made in a short base directory whatever
+    ``TMPDIR`` is (:func:`_run_dir_bases`): Chromium's singleton socket lives
+    in its TMPDIR, and a socket path may not pass :data:`SOCKET_PATH_MAX` bytes.
+    ``quit_timeout`` bounds the WebDriver quit (default :data:`QUIT_TIMEOUT`);
+    after an interrupt there is no quit, the processes are killed at once.
     """
 
     def __init__(self, name: str, *, quit_timeout: Optional[float] = None):
         self.name = name
         self.quit_timeout = QUIT_TIMEOUT if quit_timeout is None else quit_timeout
-        self.tmpdir = tempfile.mkdtemp(prefix="xfinity-usage-")  # mode 0700
+        self.tmpdir = _make_run_dir()  # mode 0700
         self.profile = os.path.join(self.tmpdir, "profile")
         self.temp = os.path.join(self.tmpdir, "tmp")
         self.crash = os.path.join(self.tmpdir, "crash")
         self.config = os.path.join(self.tmpdir, "config")  # Chrome's default user data dir: crashpad's database
+        self.log_path = os.path.join(self.tmpdir, "driver.log")
+        self._log: Optional[Any] = None
         try:
             os.mkdir(self.profile, 0o700)
             os.mkdir(self.temp, 0o700)
@@ -212,6 +233,29 @@ class _Run:
         self.service: Any = None
         self.driver: Any = None
         self.tree: Optional[ProcessTree] = None
+
+    def log_output(self) -> Any:
+        """The file (0600, in the run dir) that takes the driver's output, and so the browser's.
+
+        Children never see a secret (:func:`~xfinity_usage.secrets.child_environment`),
+        so nothing in it needs masking; it goes with the run dir.
+        """
+        if self._log is None:
+            fd = os.open(self.log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._log = os.fdopen(fd, "ab", buffering=0)
+        return self._log
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> list:
+        """The last non-blank ``lines`` of the driver's log (each at most 300 characters)."""
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 8192))
+                text = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            return []
+        kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+        return [line if len(line) <= 300 else line[:297] + "..." for line in kept[-lines:]]
 
     def environment(self, **overrides: str) -> dict:
         """Environment of the driver process (and so of the browser): ours without
@@ -226,18 +270,32 @@ class _Run:
             else:
                 self.tree.refresh()
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
+        """Quit the browser, kill what is left, remove the run dir.
+
+        ``interrupted`` (SIGINT, SIGTERM): no polite quit, which may wait on a
+        page load or a dying driver for seconds; the whole tree is killed at once.
+        """
         try:
             self.track()
         except Exception:  # noqa: BLE001 - cleanup goes on regardless
             logger.debug("could not list the driver's processes", exc_info=True)
-        grace = NO_QUIT_GRACE
         try:
-            if self._quit():
-                grace = EXIT_GRACE  # the browser got the order to exit: give it time to do so
+            if interrupted:
+                logger.debug("interrupted: killing %s", self.name)
+                self._kill_now()
+                return
+            grace = NO_QUIT_GRACE
+            try:
+                if self._quit():
+                    grace = EXIT_GRACE  # the browser got the order to exit: give it time to do so
+            finally:
+                self._kill_leftovers(grace)
         finally:
             try:
-                self._kill_leftovers(grace)
+                if self._log is not None:
+                    with contextlib.suppress(OSError):
+                        self._log.close()
             finally:
                 self._remove_tmpdir()
 
@@ -265,12 +323,34 @@ class _Run:
             thread.join(self.quit_timeout)
         except KeyboardInterrupt:
             logger.debug("interrupted while quitting %s; killing it", self.name)
-            self._kill_leftovers(grace=0.0)
+            self._kill_now()
             raise
         if thread.is_alive():
             logger.warning("%s did not quit within %g s; killing it", self.name, self.quit_timeout)
             return False
         return not failed
+
+    def _kill_now(self) -> None:
+        """SIGKILL the driver and everything it started, without waiting for a quit.
+
+        The tree is listed again after each kill: a process forked just before
+        its parent died (a new renderer, a crash helper) is caught the next time.
+        A second interrupt does not stop the killing.
+        """
+        tree = self.tree
+        for _ in range(5):
+            try:
+                if tree is None:
+                    break
+                with contextlib.suppress(Exception):
+                    tree.refresh()
+                if not tree.alive():
+                    break
+                tree.kill(signal.SIGKILL)
+                tree.wait(INTERRUPT_GRACE)
+            except KeyboardInterrupt:
+                logger.debug("interrupted again while killing %s; still killing it", self.name)
+        self._reap_driver()
 
     def _kill_leftovers(self, grace: float) -> None:
         tree = self.tree
@@ -283,6 +363,10 @@ class _Run:
                 if not tree.wait(TERM_GRACE):
                     tree.kill(signal.SIGKILL)
                     tree.wait(TERM_GRACE)
+        self._reap_driver()
+
+    def _reap_driver(self) -> None:
+        """Kill the driver process if it still runs, wait for it and close our ends of its pipes."""
         process = getattr(self.service, "process", None)
         if process is not None:
             with contextlib.suppress(Exception):
@@ -305,6 +389,33 @@ class _Run:
                 if attempt == 2:
                     logger.warning("could not remove %s: %s", self.tmpdir, exc)
                 time.sleep(0.2)
+
+
+def _run_dir_bases() -> list:
+    """Where a run dir may go, best first: the temp dir (``TMPDIR``) if it is short enough to
+    keep the browser's sockets under :data:`SOCKET_PATH_MAX`, else ``$XDG_RUNTIME_DIR`` or ``/tmp``
+    if short, and the long temp dir as the last resort."""
+    limit = SOCKET_PATH_MAX - SOCKET_ROOM - RUN_DIR_ROOM
+    temp = tempfile.gettempdir()
+    bases = [temp] + [base for base in (os.environ.get("XDG_RUNTIME_DIR"), "/tmp") if base]
+    short = [base for base in bases if len(os.fsencode(base)) <= limit]
+    return list(dict.fromkeys(short + [temp]))
+
+
+def _make_run_dir() -> str:
+    """A new private (0700) run dir under the first usable of :func:`_run_dir_bases`."""
+    *first, last = _run_dir_bases()
+    for base in first:
+        try:
+            path = tempfile.mkdtemp(prefix="xfinity-usage-", dir=base)
+        except OSError as exc:
+            logger.debug("cannot create a run dir in %s: %s", base, exc)
+            continue
+        if base != tempfile.gettempdir():
+            logger.debug("the temp dir %s is too long for the browser's sockets; using %s",
+                         tempfile.gettempdir(), path)
+        return path
+    return tempfile.mkdtemp(prefix="xfinity-usage-", dir=last)
 
 
 def _require_display(name: str) -> None:
@@ -345,6 +456,7 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
         run = _Run(name, quit_timeout=quit_timeout)
     except OSError as exc:
         raise BrowserError(f"cannot create a temporary profile for {name}: {exc}") from exc
+    interrupted = False
     try:
         try:
             starter = {"chrome": _start_chrome, "firefox": _start_firefox, "phantomjs": _start_phantomjs}[family]
@@ -355,19 +467,31 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
             run.driver.set_page_load_timeout(page_load_timeout)
         except WebDriverException as exc:
             message = (exc.msg or str(exc)).strip().splitlines()[0] if (exc.msg or str(exc)).strip() else repr(exc)
-            raise BrowserError(f"could not start {name}: {message}") from exc
+            raise BrowserError(f"could not start {name}: {message}{_log_excerpt(run, driver)}") from exc
         except OSError as exc:
-            raise BrowserError(f"could not start {name}: {exc}") from exc
+            raise BrowserError(f"could not start {name}: {exc}{_log_excerpt(run, driver)}") from exc
         logger.debug("started %s (driver %s, browser %s, profile %s)", name, driver, binary, run.profile)
         yield run.driver
+    except KeyboardInterrupt:  # SIGINT, or SIGTERM as the CLI maps it: stop at once
+        interrupted = True
+        raise
     finally:
-        run.close()
+        run.close(interrupted=interrupted)
+
+
+def _log_excerpt(run: _Run, driver: str) -> str:
+    """The end of the driver's log, for a start failure's message ("" if it wrote nothing)."""
+    tail = run.log_tail()
+    if not tail:
+        return ""
+    return f"\nthe last lines of {os.path.basename(driver)}'s log:\n" + "\n".join(f"  {line}" for line in tail)
 
 
 # --- Selenium services ----------------------------------------------------------------------------
 
 class PrivateService:
-    """Mixin for a Selenium ``Service``: the driver we found, in its own session, its output discarded.
+    """Mixin for a Selenium ``Service``: the driver we found, in its own session, its output discarded
+    unless ``log_output`` says where (:func:`open_browser` gives the run's ``driver.log``).
 
     Selenium would take the driver from ``SE_CHROMEDRIVER`` / ``SE_GECKODRIVER``
     (``env_path``); we chose it, so those are ignored. The new session lets
@@ -441,7 +565,7 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool, network_l
     options.add_experimental_option("excludeSwitches", ["enable-automation", "enable-logging"])
     if network_log:
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    run.service = private_service(Service)(executable_path=driver,
+    run.service = private_service(Service)(executable_path=driver, log_output=run.log_output(),
                                            env=run.environment(CHROME_CONFIG_HOME=run.config))
     driver = webdriver.Chrome(options=options, service=run.service)
     run.driver = driver
@@ -486,7 +610,8 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool, network_
     options.accept_insecure_certs = False
     if network_log:
         options.enable_bidi = True  # the webSocketUrl capability: WebDriver BiDi network events
-    run.service = private_service(Service)(executable_path=driver, env=run.environment(**FIREFOX_ENV))
+    run.service = private_service(Service)(executable_path=driver, log_output=run.log_output(),
+                                           env=run.environment(**FIREFOX_ENV))
     return webdriver.Firefox(options=options, service=run.service)
 
 
@@ -495,5 +620,6 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool, network_
 def _start_phantomjs(run: _Run, driver: str, binary: str, headless: bool) -> Any:
     from .phantomjs import PhantomJSService, start_phantomjs
 
-    run.service = PhantomJSService(binary, profile_dir=run.profile, env=run.environment())
+    run.service = PhantomJSService(binary, profile_dir=run.profile, env=run.environment(),
+                                   log_output=run.log_output())
     return start_phantomjs(run.service, user_agent=DESKTOP_USER_AGENT)

@@ -285,14 +285,15 @@ class PhantomJSConnection(RemoteConnection):
 class PhantomJSService(PrivateService, Service):
     """Runs ``phantomjs`` as a GhostDriver server on 127.0.0.1; log and storage in ``profile_dir``."""
 
-    def __init__(self, executable_path: str, profile_dir: str, port: int = 0, env: Optional[dict] = None):
+    def __init__(self, executable_path: str, profile_dir: str, port: int = 0, env: Optional[dict] = None,
+                 log_output: Any = None):
         self.profile_dir = profile_dir
         # Never a secret in PhantomJS's environment, whatever the caller passed.
         env = child_environment(os.environ if env is None else env)
         # Qt keeps local storage, caches and settings under the XDG directories: keep them private.
         for key, sub in (("XDG_DATA_HOME", "data"), ("XDG_CACHE_HOME", "cache"), ("XDG_CONFIG_HOME", "config")):
             env[key] = os.path.join(profile_dir, sub)
-        super().__init__(executable_path=executable_path, port=port, env=env)
+        super().__init__(executable_path=executable_path, port=port, env=env, log_output=log_output)
         self.path = executable_path
 
     @property
