@@ -13,6 +13,7 @@ import re
 import tempfile
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
+from . import options
 from .errors import ConfigError
 from .retry import Deadline
 
@@ -29,15 +30,7 @@ _CODE = re.compile(r"oi-[A-Za-z0-9._~-]+")
 
 def read_client_secret(env: Mapping[str, str]) -> str:
     """``XFINITY_CLIENT_SECRET``, else the content of ``XFINITY_CLIENT_SECRET_FILE``, else ``""``."""
-    secret = env.get("XFINITY_CLIENT_SECRET", "")
-    path = env.get("XFINITY_CLIENT_SECRET_FILE")
-    if not secret and path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                secret = handle.read().strip()
-        except OSError as exc:
-            raise ConfigError(f"cannot read XFINITY_CLIENT_SECRET_FILE {path}: {exc.strerror}") from None
-    return secret
+    return options.secret_from_env(env, "XFINITY_CLIENT_SECRET").strip()
 
 
 def _ask_on_terminal(env: "Environment") -> Callable[[str], str]:

@@ -18,6 +18,7 @@ import time
 from typing import IO, TYPE_CHECKING, Mapping, Optional, Sequence
 
 from .browsers import BROWSERS, DEFAULT_BROWSER  # light: Selenium is imported only to start one
+from . import options
 from .errors import ConfigError, ExitCode, XfinityUsageError
 from .secrets import mask
 from .version import __version__
@@ -66,7 +67,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     p.add_argument("-j", "--json", action="store_true", help="print the full reading as JSON")
     p.add_argument("-g", "--graphite", action="store_true", help="send the reading to Graphite")
     p.add_argument("-H", "--graphite-host", default="127.0.0.1", help="Graphite host (default: 127.0.0.1)")
-    p.add_argument("-P", "--graphite-port", type=_port, default=2003, help="Graphite plaintext port (default: 2003)")
+    p.add_argument("-P", "--graphite-port", type=options.port, default=2003, help="Graphite plaintext port (default: 2003)")
     p.add_argument("-p", "--graphite-prefix", default="xfinity", help="Graphite metric prefix (default: xfinity)")
     hist = p.add_argument_group("history, report and alerts")
     hist.add_argument("--history-db", metavar="PATH", default=None,
@@ -75,9 +76,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     hist.add_argument("--report", action="store_true",
                       help="print the cycle report: per-day usage, rates, projection, budget, devices "
                            "(with -j: as JSON)")
-    hist.add_argument("--warn", type=_percent, metavar="PCT",
+    hist.add_argument("--warn", type=options.percent, metavar="PCT",
                       help="Nagios-style check: WARNING (exit 1) above PCT percent of the cap")
-    hist.add_argument("--crit", type=_percent, metavar="PCT",
+    hist.add_argument("--crit", type=options.percent, metavar="PCT",
                       help="Nagios-style check: CRITICAL (exit 2) above PCT percent of the cap")
     hist.add_argument("--on", choices=("projected", "used"), default="projected",
                       help="what --warn/--crit compare: the projected end-of-cycle usage (default) or the "
@@ -89,9 +90,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     run = p.add_argument_group("run control")
     run.add_argument("--demo", action="store_true",
                      help="run against the built-in simulated Xfinity site (no account needed)")
-    run.add_argument("--timeout", type=_positive, default=180.0, metavar="SECONDS",
+    run.add_argument("--timeout", type=options.positive, default=180.0, metavar="SECONDS",
                      help="give up after this many seconds (default: 180)")
-    run.add_argument("--retries", type=_count, default=3, metavar="N",
+    run.add_argument("--retries", type=options.count, default=3, metavar="N",
                      help="retries of a failing step (default: 3)")
     run.add_argument("--fresh-login", action="store_true",
                      help="ignore the saved session and log in with the browser")
@@ -118,43 +119,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
 
     sinks.add_arguments(p)
     return p
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
-    return value
-
-
-def _port(text: str) -> int:
-    value = _count(text)
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
-    return value
-
-
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0 <= value <= 1000:
-        raise argparse.ArgumentTypeError(f"percent out of range: {text!r}")
-    return value
 
 
 class MaskingFormatter(logging.Formatter):
@@ -249,14 +213,7 @@ def _remove_logging(handlers: list[logging.Handler]) -> None:
 def read_credentials(env: Mapping[str, str]) -> tuple[str, str]:
     """The username and password from the environment (or the password file)."""
     user = env.get("XFINITY_USER", "")
-    password = env.get("XFINITY_PASSWORD", "")
-    path = env.get("XFINITY_PASSWORD_FILE")
-    if not password and path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                password = handle.read().rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(f"cannot read XFINITY_PASSWORD_FILE {path}: {exc.strerror}") from None
+    password = options.secret_from_env(env, "XFINITY_PASSWORD")
     if not user:
         raise ConfigError("XFINITY_USER is not set; export your Xfinity ID as XFINITY_USER")
     if not password:

@@ -36,6 +36,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
+from . import options
 from .errors import (AccessDeniedError, AccountActionRequiredError, BadCredentialsError, ConfigError, ExitCode,
                      LockedError, SignInExpiredError, XfinityUsageError)
 from .runs import open_reader
@@ -61,19 +62,9 @@ FATAL = (BadCredentialsError, AccountActionRequiredError, SignInExpiredError, Co
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("long-running mode")
-    group.add_argument("--interval", type=_seconds, metavar="SECONDS",
+    group.add_argument("--interval", type=options.positive, metavar="SECONDS",
                        help="keep running: read every SECONDS (±10%% jitter) and feed every sink; one line "
                             f"per run; SIGTERM/SIGINT stop it (at least {MIN_INTERVAL:g} s against the real site)")
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be more than 0: {text!r}")
-    return value
 
 
 # ---------------------------------------------------------------- schedule

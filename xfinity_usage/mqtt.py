@@ -30,6 +30,7 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from . import options
 from .errors import ConfigError, MqttError
 from .version import __version__
 
@@ -143,7 +144,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "publish each reading to an MQTT broker with Home Assistant discovery;\n"
         "the password comes from MQTT_PASSWORD or MQTT_PASSWORD_FILE, never from a flag")
     group.add_argument("--mqtt-host", metavar="HOST", help="publish to the MQTT broker on HOST")
-    group.add_argument("--mqtt-port", type=_port, metavar="PORT",
+    group.add_argument("--mqtt-port", type=options.port, metavar="PORT",
                        help="the broker's port (default: 1883; 8883 with TLS)")
     group.add_argument("--mqtt-user", metavar="USER", help="the broker's username")
     group.add_argument("--mqtt-tls", action="store_true",
@@ -157,27 +158,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="Home Assistant's discovery prefix (default: homeassistant)")
 
 
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}") from None
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
-    return value
-
-
 def read_password(env: Mapping[str, str]) -> Optional[str]:
-    """MQTT_PASSWORD, else the first line of the file named by MQTT_PASSWORD_FILE, else None."""
-    password = env.get("MQTT_PASSWORD", "")
-    path = env.get("MQTT_PASSWORD_FILE")
-    if not password and path:
-        try:
-            with open(path, encoding="utf-8") as handle:
-                password = handle.read().rstrip("\r\n")
-        except OSError as exc:
-            raise ConfigError(f"cannot read MQTT_PASSWORD_FILE {path}: {exc.strerror}") from None
-    return password or None
+    """MQTT_PASSWORD, else the file named by MQTT_PASSWORD_FILE, else None."""
+    return options.secret_from_env(env, "MQTT_PASSWORD") or None
 
 
 def settings_from_args(args: argparse.Namespace, env: Mapping[str, str],

@@ -26,6 +26,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
+from . import options
 from .errors import ConfigError, PrometheusError
 
 if TYPE_CHECKING:
@@ -45,21 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("Prometheus")
     group.add_argument("--prometheus-textfile", metavar="PATH",
                        help="write the metrics to PATH (atomically) for node_exporter's textfile collector")
-    group.add_argument("--metrics-port", type=_port, metavar="PORT",
+    group.add_argument("--metrics-port", type=options.port, metavar="PORT",
                        help="with --interval: serve /metrics on PORT from the last reading")
     group.add_argument("--metrics-address", default=DEFAULT_METRICS_ADDRESS, metavar="ADDRESS",
                        help=f"address --metrics-port listens on (default: {DEFAULT_METRICS_ADDRESS}; "
                             "0.0.0.0 for every interface)")
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}") from None
-    if not 0 < value < 65536:
-        raise argparse.ArgumentTypeError(f"not a port (1-65535): {text!r}")
-    return value
 
 
 def _import_client() -> Any:
