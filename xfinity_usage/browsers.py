@@ -567,15 +567,15 @@ def _start_chrome(run: _Run, driver: str, binary: str, headless: bool, network_l
         options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     run.service = private_service(Service)(executable_path=driver, log_output=run.log_output(),
                                            env=run.environment(CHROME_CONFIG_HOME=run.config))
-    driver = webdriver.Chrome(options=options, service=run.service)
-    run.driver = driver
+    chrome = webdriver.Chrome(options=options, service=run.service)
+    run.driver = chrome
     if headless and not user_agent:
         # The version was unknown before the start: fix the UA of this tab now instead.
-        agent = driver.execute_script("return navigator.userAgent")
+        agent = chrome.execute_script("return navigator.userAgent")
         if "HeadlessChrome" in agent:
-            driver.execute_cdp_cmd("Network.setUserAgentOverride",
+            chrome.execute_cdp_cmd("Network.setUserAgentOverride",
                                    {"userAgent": agent.replace("HeadlessChrome", "Chrome")})
-    return driver
+    return chrome
 
 
 # --- Firefox -------------------------------------------------------------------------------------

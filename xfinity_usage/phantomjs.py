@@ -120,7 +120,8 @@ def _error_message(body: Any) -> str:
     except ValueError:
         inner = None
     if isinstance(inner, dict):
-        message = inner.get("errorMessage") if isinstance(inner.get("errorMessage"), str) else "PhantomJS reported an error"
+        inner_message = inner.get("errorMessage")
+        message = inner_message if isinstance(inner_message, str) else "PhantomJS reported an error"
     # "Missing Command Parameter - {request as JSON}" and the like
     cut = message.find(" - {")
     if cut >= 0:
@@ -181,7 +182,7 @@ class PhantomJSConnection(RemoteConnection):
             return self._send("GET", "/session/$sessionId/element/$id/attribute/$name", {**request, "name": args[1]})
         return None
 
-    def _route(self, command: str) -> tuple:
+    def _route(self, command: str) -> tuple[str, str]:
         method, path = self._commands[command]
         return method, path
 
@@ -343,7 +344,8 @@ class PhantomJSDriver(LocalWebDriver):
         self.service = service
         self.service.start()
         executor = PhantomJSConnection(
-            client_config=ClientConfig(remote_server_addr=service.service_url, keep_alive=True, timeout=timeout),
+            client_config=ClientConfig(remote_server_addr=service.service_url, keep_alive=True,
+                                       timeout=int(timeout)),
             ignore_proxy=True)
         try:
             super().__init__(command_executor=executor, options=options)

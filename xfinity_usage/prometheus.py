@@ -143,7 +143,9 @@ class UsageCollector:
                                         "Data used this billing cycle by one device, in bytes." + note,
                                         labels=["device"])
             for ident, usage in sorted(reading.devices.items()):
-                devices.add_metric([str(ident)], _bytes(usage, reading.units))
+                device_bytes = _bytes(usage, reading.units)
+                if device_bytes is not None:
+                    devices.add_metric([str(ident)], device_bytes)
             if reading.devices:
                 yield devices
             plan = GaugeMetricFamily(f"{PREFIX}_plan_info", "The plan's usage policy (always 1)." + note,
