@@ -352,12 +352,12 @@ def api_host(state: SiteState, req: Request) -> Response:
 
 
 def _api_answer(state: SiteState, req: Request) -> Response:
-    if req.path != SC_USAGE_PATH or req.method != "GET":
-        return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
-    if state.scenario in ("json_gone", "scrape_text"):
-        return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
-    if state.scenario == "moved" or state.customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+    """Only scenario ``api_sc`` has this call (``moved``: 401); elsewhere it is gone, so the
+    customer host's endpoints and their fallbacks are what the client reads."""
+    if state.scenario == "moved":
         return unauthorized()
-    if state.scenario == "unlimited_404":
-        return json_response(dict(data.NOT_SUPPORTED), 404)
+    if req.path != SC_USAGE_PATH or req.method != "GET" or state.scenario != "api_sc":
+        return json_response({"code": "NOT_FOUND", "message": "No such API."}, 404)
+    if state.customer_session(req.cookies.get(SESSION_COOKIE)) is None:
+        return unauthorized()
     return json_response(data.usage_json(state.today, state.scenario))
