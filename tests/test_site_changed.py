@@ -78,5 +78,5 @@ def test_usage_gone(run):
     with pytest.raises(SiteChangedError) as info:
         run(site)
     message = str(info.value)
-    assert "/apis/csp/usage" in message and "/apis/usage" in message and "#usage-meter-text" in message
+    assert "/apis/csp/usage" in message and "/apis/usage" in message and "monthlyUsageState" in message
     site.server.shutdown()
