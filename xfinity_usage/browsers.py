@@ -262,6 +262,12 @@ class _Run:
         secrets, with TMPDIR private, plus ``overrides``. ``os.environ`` is only read."""
         return child_environment(os.environ, TMPDIR=self.temp, **overrides)
 
+    def _track_quietly(self) -> None:
+        try:
+            self.track()
+        except Exception:  # noqa: BLE001 - cleanup goes on regardless
+            logger.debug("could not list the driver's processes", exc_info=True)
+
     def track(self) -> None:
         process = getattr(self.service, "process", None)
         if process is not None:
@@ -276,14 +282,14 @@ class _Run:
         ``interrupted`` (SIGINT, SIGTERM): no polite quit, which may wait on a
         page load or a dying driver for seconds; the whole tree is killed at once.
         """
-        try:
-            self.track()
-        except Exception:  # noqa: BLE001 - cleanup goes on regardless
-            logger.debug("could not list the driver's processes", exc_info=True)
+        if not interrupted:  # _kill_now lists them itself
+            self._track_quietly()
         try:
             if interrupted:
                 logger.debug("interrupted: killing %s", self.name)
+                started = time.monotonic()
                 self._kill_now()
+                logger.debug("killed %s in %.2f s", self.name, time.monotonic() - started)
                 return
             grace = NO_QUIT_GRACE
             try:
@@ -337,17 +343,13 @@ class _Run:
         its parent died (a new renderer, a crash helper) is caught the next time.
         A second interrupt does not stop the killing.
         """
-        tree = self.tree
         for _ in range(5):
             try:
-                if tree is None:
+                self._track_quietly()
+                if self.tree is None or not self.tree.alive():
                     break
-                with contextlib.suppress(Exception):
-                    tree.refresh()
-                if not tree.alive():
-                    break
-                tree.kill(signal.SIGKILL)
-                tree.wait(INTERRUPT_GRACE)
+                self.tree.kill(signal.SIGKILL)
+                self.tree.wait(INTERRUPT_GRACE)
             except KeyboardInterrupt:
                 logger.debug("interrupted again while killing %s; still killing it", self.name)
         self._reap_driver()
