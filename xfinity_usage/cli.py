@@ -102,7 +102,8 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                      help="save a screenshot and the HTML of a failing page here (mode 0600)")
     run.add_argument("--site-urls", metavar="FILE",
                      help="JSON file overriding the site's URLs (HOME_URL, LOGIN_URL, USAGE_JSON_URL, "
-                          "LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL), e.g. to use a simulated site")
+                          "SC_USAGE_JSON_URL, LEGACY_USAGE_JSON_URL, USAGE_PAGE_URL, ACCOUNT_URL, "
+                          "BILLING_CONTEXT_URL), e.g. to use a simulated site")
     app = p.add_argument_group("the Xfinity app's route (no browser after a one-time sign-in)")
     app.add_argument("--source", choices=("auto", "app", "browser"), default="auto",
                      help="auto (default): the app's API when the token file exists, else the saved "
