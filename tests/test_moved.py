@@ -206,6 +206,15 @@ def test_no_call_seen_is_site_changed_after_one_step(clock):
     assert clock() - start == pytest.approx(TIMEOUTS.step) and driver.count("get", ACCOUNT) == 1
 
 
+def test_sent_back_to_the_sign_in_is_said_so(clock):
+    from .fakedriver import username_page
+
+    driver = on_account(CHROME, username_page())
+    with pytest.raises(SiteChangedError, match="back to the sign-in"):
+        reader(driver, clock).read()
+    assert driver.count("get", ACCOUNT) == 1
+
+
 def test_access_denied_on_the_account_page(clock):
     driver = on_account(CHROME, access_denied_page(ACCOUNT))
     with pytest.raises(AccessDeniedError):

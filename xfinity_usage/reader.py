@@ -359,6 +359,9 @@ class UsageReader:
                 raise access_denied()
             elif kind in (PageKind.ERROR, PageKind.BLANK):
                 failure = SiteUnavailableError(f"the new account site kept failing to load ({kind} page)")
+            elif kind.value in _SIGNED_OUT:
+                raise SiteChangedError(f"the account page ({self.urls[ACCOUNT_PAGE]}) sent the signed-in browser "
+                                       f"back to the sign-in ({kind} page); the site may have changed, please report it")
             else:
                 raise SiteChangedError(
                     f"the account page ({self.urls[ACCOUNT_PAGE]}) made no {call_path} call we could see "
