@@ -20,9 +20,10 @@ from .errors import (
     SiteUnavailableError,
 )
 from .pages import (
+    NOT_RETRIED,
+    ON_TOP_JS,
     SEL_FORM,
     SEL_PASSWD,
-    ON_TOP_JS,
     SEL_REMEMBER,
     SEL_REMEMBER_LABEL,
     SEL_SKIP_SECURITY_CHECK,
@@ -121,7 +122,7 @@ class Login:
             # error, blank, loading (timed out) or other: reload and try again
             self._unanswered = True
             failures += 1
-            if failures > self.retries:
+            if failures > self.retries or self.page.failure in NOT_RETRIED:
                 raise self._gave_up(kind)
             logger.info("login: %s page, retrying (%d of %d)", kind, failures, self.retries)
             backoff.wait(self.deadline)
@@ -132,6 +133,10 @@ class Login:
             return SiteChangedError(
                 f"the login page has no {SEL_FORM} with {SEL_USER}; the site may have changed "
                 f"(page title {self.page.title()!r}); please report it")
+        if self.page.failure is not None:
+            host = urlsplit(self.home_url).netloc
+            return SiteUnavailableError(f"cannot reach the Xfinity site while logging in: {self.page.failure} "
+                                        f"({host})")
         return SiteUnavailableError(
             f"the Xfinity site kept failing while logging in ({kind} page); try again later")
 

@@ -116,6 +116,62 @@ _RESET_TITLE = re.compile(r"\b(reset|change) your password\b|\bcreate a new pass
 _ERROR_URL = re.compile(r"^(about:|chrome-error:|data:)", re.I)
 
 
+#: What a browser says when it cannot reach a site (Chrome's ``net::ERR_*``, Firefox's error
+#: page address), and how the tool names it.
+NETWORK_ERRORS = (
+    ("ERR_CONNECTION_REFUSED", "connection refused"), ("e=connectionFailure", "connection refused"),
+    ("ERR_NAME_NOT_RESOLVED", "name not resolved"), ("e=dnsNotFound", "name not resolved"),
+    ("ERR_CERT_", "certificate not trusted"), ("about:certerror", "certificate not trusted"),
+    ("e=nssFailure", "certificate not trusted"), ("SEC_ERROR_", "certificate not trusted"),
+    ("ERR_CONNECTION_RESET", "connection reset"), ("e=netReset", "connection reset"),
+    ("ERR_CONNECTION_TIMED_OUT", "connection timed out"), ("e=netTimeout", "connection timed out"),
+)
+#: A failure no retry can mend.
+NOT_RETRIED = ("certificate not trusted",)
+
+
+def network_error(text: str) -> str | None:
+    """The name of the network failure a browser's message or error page shows, else None."""
+    for marker, name in NETWORK_ERRORS:
+        if marker in text:
+            return name
+    return None
+
+
+def probe(url: str, timeout: float = 2.0) -> str | None:
+    """Name what stops a connection to ``url``'s host, as the browser would meet it, else None.
+
+    For browsers whose failed load says nothing (PhantomJS shows ``about:blank``): a name
+    lookup, a TCP connection and, for https, a verified TLS handshake.
+    """
+    import socket
+    import ssl
+
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        address = str(socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][4][0])
+    except (socket.gaierror, UnicodeError):
+        return "name not resolved"
+    try:
+        with socket.create_connection((address, port), timeout=timeout) as sock:
+            if parts.scheme == "https":
+                with ssl.create_default_context().wrap_socket(sock, server_hostname=host):
+                    pass
+    except ConnectionRefusedError:
+        return "connection refused"
+    except ssl.SSLCertVerificationError:
+        return "certificate not trusted"
+    except (socket.timeout, TimeoutError):
+        return "connection timed out"
+    except ConnectionResetError:
+        return "connection reset"
+    except OSError:
+        return None
+    return None
+
+
 class PageKind(str, enum.Enum):
     """What a page of the site is, as far as the flow cares."""
 
@@ -239,6 +295,9 @@ class Page:
         self.timeouts = timeouts or Timeouts()
         self.clock = clock
         self.sleep = sleep
+        #: What stopped the last navigation from reaching the site ("connection refused", ...), if known.
+        self.failure: str | None = None
+        self._target: str | None = None  # the address a failed navigation went to, not yet probed
 
     def state(self) -> dict:
         """What the current page is, as a small dict (see :data:`STATE_JS`); ``{}`` if unknown."""
@@ -249,8 +308,17 @@ class Page:
             return {}
 
     def kind(self) -> PageKind:
-        """The current page's kind."""
-        return classify(self.state(), self.home_url, self.account_url)
+        """The current page's kind; :attr:`PageKind.ERROR` at once when the site could not be reached."""
+        state = self.state()
+        kind = classify(state, self.home_url, self.account_url)
+        if kind in (PageKind.ERROR, PageKind.BLANK) and self.failure is None:
+            self.failure = network_error(f"{state.get('url', '')} {state.get('text', '')}")
+            if self.failure is None and self._target and str(state.get("url", "")).startswith("about:"):
+                self.failure = probe(self._target)  # a browser that says nothing (PhantomJS)
+            self._target = None
+        if self.failure is not None and kind in (PageKind.LOADING, PageKind.BLANK):
+            return PageKind.ERROR
+        return kind
 
     def step_end(self) -> float:
         """When a step started now must end (the step timeout, capped by the deadline)."""
@@ -283,17 +351,21 @@ class Page:
 
     def load(self, url: str) -> None:
         """Navigate to ``url``; a failure shows up as the page's state, not as an exception."""
+        self.failure, self._target = None, url
         try:
             self.driver.get(url)
         except Exception as exc:  # noqa: BLE001 - timeouts and resets show up as the page's state
-            logger.info("loading %s failed: %s", url, exc.__class__.__name__)
+            self.failure = network_error(str(exc))
+            logger.info("loading %s failed: %s", url, self.failure or exc.__class__.__name__)
 
     def refresh(self) -> None:
         """Reload the current page; a failure shows up as the page's state."""
+        self.failure, self._target = None, self.current_url() or None
         try:
             self.driver.refresh()
         except Exception as exc:  # noqa: BLE001 - shows up as the page's state
-            logger.info("reloading the page failed: %s", exc.__class__.__name__)
+            self.failure = network_error(str(exc))
+            logger.info("reloading the page failed: %s", self.failure or exc.__class__.__name__)
 
     def current_url(self) -> str:
         try:
