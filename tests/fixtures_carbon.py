@@ -19,6 +19,8 @@ from typing import Callable, Iterator
 
 import pytest
 
+from .proctools import stop_process
+
 #: Where to look for carbon-cache, first found wins (Debian package, then PATH, then pip's default prefix).
 CARBON_CANDIDATES = ("/usr/bin/carbon-cache", "carbon-cache", "/opt/graphite/bin/carbon-cache")
 #: Finest archive first: 1 s points keep exact timestamps for a day, 1 h points keep a year.
@@ -145,14 +147,7 @@ class Carbon:
 
     def stop(self) -> None:
         """Terminate carbon-cache (SIGTERM, then SIGKILL after 10 s)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def _log_since(self, offset: int) -> str:
         """carbon-cache's output from byte ``offset`` on (this start attempt's)."""

@@ -24,6 +24,8 @@ from typing import Callable, Iterator, Optional
 
 import pytest
 
+from .proctools import stop_process
+
 START_TIMEOUT = 15.0
 
 
@@ -141,14 +143,7 @@ class Broker:
             return ""
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=10)
+        stop_process(self.process)
 
     def client(self):
         """A connected paho client (VERSION2 API) with this broker's credentials and CA."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import subprocess
 import time
 from typing import Iterable, Iterator, Optional
 
@@ -97,3 +98,15 @@ def assert_no_new_browser_processes(timeout: float = 10.0) -> Iterator[None]:
     new = new_browser_processes(before, timeout)
     if new:  # not a bare assert: it must hold under python -O too
         raise AssertionError(f"browser processes left behind: {describe(new)}")
+
+
+def stop_process(process: "subprocess.Popen | None", grace: float = 10.0) -> None:
+    """Stop a server the tests started: SIGTERM, then SIGKILL after ``grace`` seconds."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=grace)

@@ -312,6 +312,24 @@ def test_secrets_never_leak(app, home):
     assert "INFO xfinity_usage.app" in err2 and "Traceback" in err3   # -vv really logged
 
 
+def while_a_person_signs_in(driver, app, capture):
+    """Run ``capture()`` while a person (a thread) types the demo account into the window the tool opened."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    def person():
+        WebDriverWait(driver, 20).until(lambda d: d.find_elements("id", "user"))
+        driver.find_element("id", "user").send_keys(app.username)
+        driver.find_element("id", "passwd").send_keys(app.password)
+        driver.find_element("id", "sign_in").click()
+
+    helper = threading.Thread(target=person)
+    helper.start()
+    try:
+        return capture()
+    finally:
+        helper.join(30)
+
+
 @pytest.mark.e2e
 def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
     from xfinity_usage.app_browser import capture_redirect
@@ -319,20 +337,8 @@ def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
 
     path = str(token_path(home))
     with open_browser("chrome", network_log=True) as driver:
-        def person():  # the person types into the window the tool opened
-            from selenium.webdriver.support.ui import WebDriverWait
-            WebDriverWait(driver, 20).until(lambda d: d.find_elements("id", "user"))
-            driver.find_element("id", "user").send_keys(app.username)
-            driver.find_element("id", "passwd").send_keys(app.password)
-            driver.find_element("id", "sign_in").click()
-
         def ask(url):
-            helper = threading.Thread(target=person)
-            helper.start()
-            try:
-                return capture_redirect(driver, url, Deadline(30))
-            finally:
-                helper.join(30)
+            return while_a_person_signs_in(driver, app, lambda: capture_redirect(driver, url, Deadline(30)))
 
         sign_in(path, app.client_secret, ask, urls=app.urls)
     assert app.state.grants == ["authorization_code"]
@@ -345,8 +351,6 @@ def test_sign_in_in_a_real_firefox_captures_the_code_from_bidi_events(app, home,
     """Firefox shows the redirect nowhere: its WebDriver BiDi network events give it, and no log repeats it."""
     import logging
 
-    from selenium.webdriver.support.ui import WebDriverWait
-
     from xfinity_usage.app_browser import capture_redirect, quiet_selenium_logs
     from xfinity_usage.browsers import open_browser
 
@@ -357,19 +361,9 @@ def test_sign_in_in_a_real_firefox_captures_the_code_from_bidi_events(app, home,
     with quiet_selenium_logs(), open_browser(browser, network_log=True) as driver:
         assert isinstance(driver.capabilities.get("webSocketUrl"), str)
 
-        def person():  # the person types into the window the tool opened
-            WebDriverWait(driver, 20).until(lambda d: d.find_elements("id", "user"))
-            driver.find_element("id", "user").send_keys(app.username)
-            driver.find_element("id", "passwd").send_keys(app.password)
-            driver.find_element("id", "sign_in").click()
-
         def ask(url):
-            helper = threading.Thread(target=person)
-            helper.start()
-            try:
-                found = capture_redirect(driver, url, Deadline(30), name=browser)
-            finally:
-                helper.join(30)
+            found = while_a_person_signs_in(
+                driver, app, lambda: capture_redirect(driver, url, Deadline(30), name=browser))
             assert not driver.current_url.startswith("xfinitydigitalhome:")   # the address bar never shows it
             seen["code"] = found.split("code=", 1)[1].split("&")[0]
             return found
