@@ -14,7 +14,7 @@ import pytest
 
 from xfinity_usage import browsers, procs
 from xfinity_usage.client import XfinityUsage
-from xfinity_usage.errors import BrowserError, SiteUnavailableError, XfinityUsageError
+from xfinity_usage.errors import BrowserError, XfinityUsageError
 from xfinity_usage.phantomjs import PhantomJSService
 from xfinity_usage.secrets import SECRET_ENV_VARS, child_environment
 from xfinity_usage.simulator import Fault
@@ -227,9 +227,8 @@ def test_crash_during_sign_in_leaves_no_password(name, make_site, tmp_path, monk
                          f"(exit code {int(info.value.exit_code)}, {time.monotonic() - started:.1f} s)\n")
         assert crashed and crashed[0][1], f"the {name} browser process was not crashed: {crashed}"
         assert site.password_submissions == 1
-        # Today the site flow takes the dead browser for an error page (SiteUnavailableError, exit 6);
-        # a BrowserError (exit 8) would be more precise. Either way: one line, no secret.
-        assert isinstance(info.value, (SiteUnavailableError, BrowserError)), repr(info.value)
+        # The dead browser is reported as such (exit 8), not taken for an error page of the site.
+        assert isinstance(info.value, BrowserError) and info.value.exit_code == 8, repr(info.value)
         assert password not in str(info.value)
         needles = [password.encode("utf-8"), password.encode("utf-16-le")]
         assert _files_holding([home, tmp, cwd], needles) == []

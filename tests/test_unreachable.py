@@ -104,3 +104,22 @@ def test_every_browser_names_an_unreachable_site(browser_name, make_client, wher
     with pytest.raises(SiteUnavailableError) as info:
         client.read()
     assert name in str(info.value) and info.value.exit_code == 6
+
+
+# ---------------------------------------------------------------- a browser that dies
+
+
+@pytest.mark.parametrize("message", [
+    "invalid session id: session deleted as the browser has closed the connection",
+    "Failed to decode response from marionette",
+    "Tried to run command without establishing a connection",
+    "disconnected: not connected to DevTools",
+])
+def test_a_dead_browser_is_a_browser_error_not_an_error_page(message):
+    from xfinity_usage.errors import BrowserError
+
+    clock = FakeClock(1000.0)
+    driver = FakeDriver().on("get", HOME, WebDriverException(message))
+    with pytest.raises(BrowserError, match="the browser crashed or quit during the run"):
+        run_login(driver, clock).run()
+    assert driver.count("get", HOME) == 1  # nothing retried

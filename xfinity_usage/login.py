@@ -31,6 +31,7 @@ from .pages import (
     SEL_USER,
     Page,
     PageKind,
+    check_browser,
     Timeouts,
 )
 from .retry import Backoff, Deadline
@@ -201,10 +202,12 @@ class Login:
         except NoSuchElementException:
             raise SiteChangedError(f"the sign-in page has no {selector}; the site may have changed") from None
         except Exception as exc:  # noqa: BLE001
+            check_browser(exc)
             raise SiteUnavailableError(f"cannot {what} {selector}: {exc.__class__.__name__}") from None
         try:
             action(element)
         except Exception as exc:  # noqa: BLE001 - e.g. geckodriver's "Reached error page" after a click
+            check_browser(exc)
             raise SiteUnavailableError(f"cannot {what} {selector}: {exc.__class__.__name__}") from None
 
     def _fill(self, selector: str, value: str) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from .errors import BrowserError
 from .retry import Deadline
 
 logger = logging.getLogger(__name__)
@@ -172,6 +173,26 @@ def probe(url: str, timeout: float = 2.0) -> str | None:
     return None
 
 
+#: What a driver says once its browser is gone (crashed, killed or closed) in the middle of a run.
+BROWSER_GONE = (
+    "invalid session id", "session deleted", "chrome not reachable", "not connected to DevTools",
+    "tab crashed", "no such window", "Failed to decode response from marionette",
+    "Tried to run command without establishing a connection", "Browsing context has been discarded",
+)
+
+
+def check_browser(exc: BaseException) -> None:
+    """Raise :class:`BrowserError` when ``exc`` says the browser (or its driver) is gone: no page
+    state, retry or reload can help then. Any other failure returns, for the caller to judge."""
+    from urllib3.exceptions import HTTPError as DriverConnectionError
+
+    gone = isinstance(exc, (DriverConnectionError, ConnectionError)) or any(
+        marker in str(exc) for marker in BROWSER_GONE)
+    if gone:
+        detail = " ".join(str(getattr(exc, "msg", None) or exc).split())[:120] or exc.__class__.__name__
+        raise BrowserError(f"the browser crashed or quit during the run ({detail})") from None
+
+
 class PageKind(str, enum.Enum):
     """What a page of the site is, as far as the flow cares."""
 
@@ -304,6 +325,7 @@ class Page:
         try:
             return self.driver.execute_script(STATE_JS, *STATE_ARGS) or {}
         except Exception as exc:  # noqa: BLE001 - a page in flux; report it as such
+            check_browser(exc)
             logger.debug("page state unavailable: %s", exc.__class__.__name__)
             return {}
 
@@ -355,6 +377,7 @@ class Page:
         try:
             self.driver.get(url)
         except Exception as exc:  # noqa: BLE001 - timeouts and resets show up as the page's state
+            check_browser(exc)
             self.failure = network_error(str(exc))
             logger.info("loading %s failed: %s", url, self.failure or exc.__class__.__name__)
 
@@ -364,6 +387,7 @@ class Page:
         try:
             self.driver.refresh()
         except Exception as exc:  # noqa: BLE001 - shows up as the page's state
+            check_browser(exc)
             self.failure = network_error(str(exc))
             logger.info("reloading the page failed: %s", self.failure or exc.__class__.__name__)
 

@@ -23,7 +23,7 @@ from .errors import (AccessDeniedError, BrowserError, DataError, SiteChangedErro
                      XfinityUsageError)
 from .login import access_denied
 from .pages import (AMOUNT_CELL_JS_RE, METER_TEXT_JS_RE, SEL_METER, SEL_USAGE_ERROR, SEL_USAGE_TABLE, Page,
-                    PageKind, Timeouts, on_account_site, origin)
+                    PageKind, Timeouts, check_browser, on_account_site, origin)
 from .retry import Backoff, Deadline
 
 logger = logging.getLogger(__name__)
@@ -271,6 +271,7 @@ class UsageReader:
         try:
             result = self.driver.execute_async_script(XHR_JS, url, dict(headers))
         except Exception as exc:  # noqa: BLE001 - script timeout or page gone
+            check_browser(exc)
             logger.info("request to %s failed: %s", url, exc.__class__.__name__)
             return dict(_NO_ANSWER)
         return result or dict(_NO_ANSWER)
