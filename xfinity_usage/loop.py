@@ -36,7 +36,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
-from . import options
+from . import sinks
 from .errors import (AccessDeniedError, AccountActionRequiredError, BadCredentialsError, ConfigError, ExitCode,
                      LockedError, SignInExpiredError, XfinityUsageError)
 from .runs import open_reader
@@ -55,16 +55,9 @@ BACKOFF_CAP = 6 * 3600.0
 DENIED_MIN = 3 * 3600.0
 DENIED_MAX = 24 * 3600.0
 #: The shortest interval against the real site (the demo takes any positive interval).
-MIN_INTERVAL = 60.0
+MIN_INTERVAL = sinks.MIN_INTERVAL
 #: Failures only a person can fix: the loop ends with their exit code instead of trying again.
 FATAL = (BadCredentialsError, AccountActionRequiredError, SignInExpiredError, ConfigError, LockedError)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("long-running mode")
-    group.add_argument("--interval", type=options.positive, metavar="SECONDS",
-                       help="keep running: read every SECONDS (±10%% jitter) and feed every sink; one line "
-                            f"per run; SIGTERM/SIGINT stop it (at least {MIN_INTERVAL:g} s against the real site)")
 
 
 # ---------------------------------------------------------------- schedule

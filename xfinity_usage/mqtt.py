@@ -25,7 +25,6 @@ import datetime
 import json
 import logging
 import re
-import ssl
 import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Mapping, Optional
@@ -135,27 +134,6 @@ class MqttSettings:
 
 
 # ---------------------------------------------------------------- command line
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The MQTT / Home Assistant options (the password comes from MQTT_PASSWORD or MQTT_PASSWORD_FILE)."""
-    group = parser.add_argument_group(
-        "MQTT and Home Assistant",
-        "publish each reading to an MQTT broker with Home Assistant discovery;\n"
-        "the password comes from MQTT_PASSWORD or MQTT_PASSWORD_FILE, never from a flag")
-    group.add_argument("--mqtt-host", metavar="HOST", help="publish to the MQTT broker on HOST")
-    group.add_argument("--mqtt-port", type=options.port, metavar="PORT",
-                       help="the broker's port (default: 1883; 8883 with TLS)")
-    group.add_argument("--mqtt-user", metavar="USER", help="the broker's username")
-    group.add_argument("--mqtt-tls", action="store_true",
-                       help="connect with TLS; the broker's certificate is always verified")
-    group.add_argument("--mqtt-ca", metavar="FILE",
-                       help="CA certificate(s) to verify the broker with (implies --mqtt-tls; "
-                            "default: the system's CAs)")
-    group.add_argument("--mqtt-prefix", default="xfinity", metavar="PREFIX",
-                       help="prefix of the state topics (default: xfinity)")
-    group.add_argument("--ha-discovery-prefix", default="homeassistant", metavar="PREFIX",
-                       help="Home Assistant's discovery prefix (default: homeassistant)")
 
 
 def read_password(env: Mapping[str, str]) -> Optional[str]:
@@ -347,6 +325,8 @@ class MqttPublisher:
 
     def connect(self) -> None:
         """Connect and wait for the broker's CONNACK."""
+        import ssl  # here, not at the top: --version and -h stay cheap
+
         mqtt = self._mqtt = _import_paho()
         s = self.settings
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,

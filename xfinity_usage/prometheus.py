@@ -19,14 +19,13 @@ prometheus-client is an optional extra: ``pip install 'xfinity-usage[prometheus]
 """
 from __future__ import annotations
 
-import argparse
 import datetime
 import logging
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
-from . import options
+from . import sinks
 from .errors import ConfigError, PrometheusError
 
 if TYPE_CHECKING:
@@ -38,19 +37,7 @@ PREFIX = "xfinity_usage"
 EXTRA_HINT = "pip install 'xfinity-usage[prometheus]'"
 #: Added to every HELP text when ``/metrics`` serves the last reading between runs.
 CACHED_NOTE = " Cached: the last reading's value, refreshed each run."
-DEFAULT_METRICS_ADDRESS = "127.0.0.1"
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The Prometheus options."""
-    group = parser.add_argument_group("Prometheus")
-    group.add_argument("--prometheus-textfile", metavar="PATH",
-                       help="write the metrics to PATH (atomically) for node_exporter's textfile collector")
-    group.add_argument("--metrics-port", type=options.port, metavar="PORT",
-                       help="with --interval: serve /metrics on PORT from the last reading")
-    group.add_argument("--metrics-address", default=DEFAULT_METRICS_ADDRESS, metavar="ADDRESS",
-                       help=f"address --metrics-port listens on (default: {DEFAULT_METRICS_ADDRESS}; "
-                            "0.0.0.0 for every interface)")
+DEFAULT_METRICS_ADDRESS = sinks.METRICS_ADDRESS
 
 
 def _import_client() -> Any:

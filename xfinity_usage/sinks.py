@@ -11,6 +11,8 @@ import argparse
 import logging
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
+from . import options
+
 if TYPE_CHECKING:
     from .cli import Environment
     from .reading import Reading
@@ -18,13 +20,62 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the MQTT, Prometheus and ``--interval`` options to the CLI's parser."""
-    from . import loop, mqtt, prometheus
+#: Where ``--metrics-port`` listens unless told otherwise (loopback only).
+METRICS_ADDRESS = "127.0.0.1"
+#: The shortest ``--interval`` that is polite to the real site (shorter ones are for the demo).
+MIN_INTERVAL = 60.0
 
-    mqtt.add_arguments(parser)
-    prometheus.add_arguments(parser)
-    loop.add_arguments(parser)
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the MQTT, Prometheus and ``--interval`` options to the CLI's parser.
+
+    They are defined here, not in the modules that act on them, so that
+    ``-h`` and ``--version`` import none of those modules.
+    """
+    _mqtt_arguments(parser)
+    _prometheus_arguments(parser)
+    _loop_arguments(parser)
+
+
+def _mqtt_arguments(parser: argparse.ArgumentParser) -> None:
+    """The MQTT / Home Assistant options (the password comes from MQTT_PASSWORD or MQTT_PASSWORD_FILE)."""
+    group = parser.add_argument_group(
+        "MQTT and Home Assistant",
+        "publish each reading to an MQTT broker with Home Assistant discovery;\n"
+        "the password comes from MQTT_PASSWORD or MQTT_PASSWORD_FILE, never from a flag")
+    group.add_argument("--mqtt-host", metavar="HOST", help="publish to the MQTT broker on HOST")
+    group.add_argument("--mqtt-port", type=options.port, metavar="PORT",
+                       help="the broker's port (default: 1883; 8883 with TLS)")
+    group.add_argument("--mqtt-user", metavar="USER", help="the broker's username")
+    group.add_argument("--mqtt-tls", action="store_true",
+                       help="connect with TLS; the broker's certificate is always verified")
+    group.add_argument("--mqtt-ca", metavar="FILE",
+                       help="CA certificate(s) to verify the broker with (implies --mqtt-tls; "
+                            "default: the system's CAs)")
+    group.add_argument("--mqtt-prefix", default="xfinity", metavar="PREFIX",
+                       help="prefix of the state topics (default: xfinity)")
+    group.add_argument("--ha-discovery-prefix", default="homeassistant", metavar="PREFIX",
+                       help="Home Assistant's discovery prefix (default: homeassistant)")
+
+
+def _prometheus_arguments(parser: argparse.ArgumentParser) -> None:
+    """The Prometheus options."""
+    group = parser.add_argument_group("Prometheus")
+    group.add_argument("--prometheus-textfile", metavar="PATH",
+                       help="write the metrics to PATH (atomically) for node_exporter's textfile collector")
+    group.add_argument("--metrics-port", type=options.port, metavar="PORT",
+                       help="with --interval: serve /metrics on PORT from the last reading")
+    group.add_argument("--metrics-address", default=METRICS_ADDRESS, metavar="ADDRESS",
+                       help=f"address --metrics-port listens on (default: {METRICS_ADDRESS}; "
+                            "0.0.0.0 for every interface)")
+
+
+def _loop_arguments(parser: argparse.ArgumentParser) -> None:
+    """The long-running mode's option."""
+    group = parser.add_argument_group("long-running mode")
+    group.add_argument("--interval", type=options.positive, metavar="SECONDS",
+                       help="keep running: read every SECONDS (±10%% jitter) and feed every sink; one line "
+                            f"per run; SIGTERM/SIGINT stop it (at least {MIN_INTERVAL:g} s against the real site)")
 
 
 def wanted(args: argparse.Namespace) -> bool:
