@@ -57,7 +57,7 @@ def timed(cmd, env):
     hours, minutes, seconds = (float(g or 0) for g in wall.groups())
     rss = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr).group(1))
     # -v makes the client log "starting <browser>" before it launches one
-    started = "INFO xfinity_usage.client: starting " in proc.stderr
+    started = re.search(r"^starting \S+", proc.stderr, re.M) is not None  # the -v line of a browser start
     assert not (browser_processes(marker) - before), "a browser process was left behind"
     return hours * 3600 + minutes * 60 + seconds, rss / 1024, proc.stdout, started
 
