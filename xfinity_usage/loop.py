@@ -146,7 +146,7 @@ class Loop:
 
     def __init__(self, step: Callable[[], tuple], schedule: Schedule, *,
                  clock: Callable[[], float] = time.time, wait: Optional[Callable[[float], bool]] = None,
-                 out: Callable[[str], None] = print, max_runs: Optional[int] = None, tz: Any = None):
+                 out: Callable[[str], None], max_runs: Optional[int] = None, tz: Any = None):
         self.step = step
         self.schedule = schedule
         self.clock = clock
