@@ -113,12 +113,19 @@ def signed_in(app, home, **kwargs):
     return path
 
 
-def test_expired_access_token_is_refreshed_and_rotation_saved_first(app, home):
-    path = signed_in(app, home)
+def expire_access_token(path, expires_at=0.0):
+    """Set the saved access token's expiry, so the next read must refresh it; returns the token
+    file and the tokens as they were saved."""
     files = TokenFile(path)
     tokens, secret = files.load()
-    tokens.expires_at = time.time() + 200   # inside the 5-minute margin
+    tokens.expires_at = expires_at
     files.save(tokens, secret)
+    return files, tokens
+
+
+def test_expired_access_token_is_refreshed_and_rotation_saved_first(app, home):
+    path = signed_in(app, home)
+    files, tokens = expire_access_token(path, time.time() + 200)   # inside the 5-minute margin
     code, out, err = run_cli(app, home, secret=False)
     assert code == 0, err
     fresh, _ = files.load()
@@ -136,10 +143,7 @@ def test_401_refreshes_once_and_retries(app, home):
 
 def test_revoked_refresh_token_is_exit_10_with_one_line(app, home):
     signed_in(app, home)
-    files = TokenFile(str(token_path(home)))
-    tokens, secret = files.load()
-    tokens.expires_at = 0
-    files.save(tokens, secret)
+    expire_access_token(str(token_path(home)))
     app.revoke_refresh_tokens()
     code, out, err = run_cli(app, home)
     assert code == ExitCode.SIGN_IN_EXPIRED == 10
@@ -173,10 +177,7 @@ def test_unlimited_tb_and_month_order(home, kwargs, total):
 @pytest.mark.parametrize("kind", ["error500", "error503", "reset"])
 def test_5xx_and_resets_are_retried(app, home, endpoint, kind):
     path = signed_in(app, home)
-    files = TokenFile(path)
-    tokens, secret = files.load()
-    tokens.expires_at = 0       # so the token endpoint is called too
-    files.save(tokens, secret)
+    expire_access_token(path)       # so the token endpoint is called too
     app.add_fault(endpoint, kind, count=2)
     slept = []
     reading = AppSource(path, urls=app.urls, backoff=lambda: Backoff(sleep=slept.append)).read(Deadline(30))
@@ -206,10 +207,7 @@ def test_fault_on_the_authorize_page_reaches_the_person(app, home):
 
 def test_two_runs_at_once_share_one_token_file(app, home):
     path = signed_in(app, home)
-    files = TokenFile(path)
-    tokens, secret = files.load()
-    tokens.expires_at = 0
-    files.save(tokens, secret)
+    files, _ = expire_access_token(path)
     results, errors = [], []
     start = threading.Barrier(4)
 
@@ -237,10 +235,7 @@ def test_two_processes_at_once_share_one_token_file(app, home):
     import subprocess
     import sys
     path = signed_in(app, home)
-    files = TokenFile(path)
-    tokens, secret = files.load()
-    tokens.expires_at = 0
-    files.save(tokens, secret)
+    expire_access_token(path)
     urls = home / "urls.json"
     urls.write_text(json.dumps(app.urls))
     env = {"HOME": str(home / "home"), "XDG_CONFIG_HOME": str(home / "config"), "PATH": os.environ.get("PATH", ""),

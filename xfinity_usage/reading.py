@@ -74,13 +74,18 @@ class Month:
     units: str
 
 
+def current_cycle(cycles: Sequence[tuple[datetime.date, datetime.date]], today: datetime.date) -> int:
+    """The index of the ``(start, end)`` cycle that holds ``today``; else of the one that ends
+    last (sources list months in either order). ``cycles`` must not be empty."""
+    for index, (start, end) in enumerate(cycles):
+        if start <= today <= end:
+            return index
+    return max(range(len(cycles)), key=lambda index: cycles[index][1])
+
+
 def current_month(months: Sequence[Month], today: datetime.date) -> Month:
-    """The month whose cycle holds ``today``; else the one that ends last (sources list
-    months in either order). ``months`` must not be empty."""
-    for month in months:
-        if month.start <= today <= month.end:
-            return month
-    return max(months, key=lambda month: month.end)
+    """The month whose cycle holds ``today``, by :func:`current_cycle`."""
+    return months[current_cycle([(month.start, month.end) for month in months], today)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,4 +148,4 @@ def _iso(day: datetime.date | None) -> str | None:
 
 
 __all__ = ["KNOWN_UNITS", "Month", "Reading", "UNIT_BYTES", "UNLIMITED_ALLOWANCE", "convert",
-           "current_month", "finite_number", "is_unlimited", "parse_date"]
+           "current_cycle", "current_month", "finite_number", "is_unlimited", "parse_date"]

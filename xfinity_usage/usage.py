@@ -17,7 +17,7 @@ import time
 from typing import Any, Mapping
 
 from .errors import DataError
-from .reading import KNOWN_UNITS, Month, Reading, finite_number, is_unlimited, parse_date
+from .reading import KNOWN_UNITS, Month, Reading, current_cycle, finite_number, is_unlimited, parse_date
 
 __all__ = ["NOT_SUPPORTED_MESSAGE", "current_month", "format_reading", "is_not_supported", "month_of",
            "reading_from_billing_context", "reading_from_dict", "reading_from_json", "reading_from_page",
@@ -56,10 +56,7 @@ def _dated(raw: Any) -> list:
 def current_month(raw: Mapping[str, Any], today: datetime.date) -> dict:
     """The usage month whose start..end holds ``today``, else the one that ends last."""
     dated = _dated(raw)
-    for start, end, month in dated:
-        if start <= today <= end:
-            return month
-    return max(dated, key=lambda item: item[1])[2]
+    return dated[current_cycle([(start, end) for start, end, _ in dated], today)][2]
 
 
 def _policy(month: Mapping[str, Any]) -> str | None:
