@@ -455,7 +455,20 @@ _CHROME_VERSION = re.compile(r"(\d+)\.\d+\.\d+\.\d+")
 
 
 def _chrome_user_agent(binary: str) -> Optional[str]:
-    """The UA the windowed browser of ``binary`` sends (headless Chrome says HeadlessChrome)."""
+    """The UA the windowed browser of ``binary`` sends (headless Chrome says HeadlessChrome).
+
+    ``binary --version`` (about 0.1 s) runs once per process for each binary, and
+    again when the file changes (an upgrade during an ``--interval`` loop)."""
+    try:
+        st = os.stat(binary)
+    except OSError:
+        return None
+    return _version_user_agent(binary, st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _version_user_agent(binary: str, size: int, mtime_ns: int) -> Optional[str]:
+    """:func:`_chrome_user_agent`'s work, cached by the file's size and time."""
     try:
         out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20,
                              stdin=subprocess.DEVNULL, env=child_environment(os.environ)).stdout
