@@ -11,7 +11,7 @@ from xfinity_usage.simulator import Fault
 
 from .fixtures_clients import in_shared_browser
 
-# The whole matrix runs in the module's running browsers (fresh cookies each time).
+# The whole matrix runs in the session's running browsers (fresh cookies each time).
 pytestmark = [pytest.mark.e2e, in_shared_browser]
 
 CSP = "/apis/csp/account/me/services/internet/usage"
