@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import http.server
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -95,6 +96,7 @@ class SharedBrowsers:
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.blank_url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self._environ, self._tempdir, self._cwd = dict(os.environ), tempfile.tempdir, os.getcwd()
         #: How many browsers were started, and how many uses they served.
         self.started = 0
         self.uses = 0
@@ -120,10 +122,19 @@ class SharedBrowsers:
             except Exception:  # noqa: BLE001 - a broken browser is replaced below
                 pass
             self._drivers.pop(key)
+        # Started in the session's environment, temp dir and cwd, whatever the test that first
+        # asks for it changed: its profile must not live in (and die with) one test's private dirs.
         # Tagged as not this run's own (see tests/proctools.py): a shared browser idling
         # in the background is not a process a leak check in another test may count.
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(MARKER_ENV, os.environ.get(MARKER_ENV, "") + "-shared")
+            for variable in set(os.environ) - set(self._environ):
+                patch.delenv(variable)
+            for variable, value in self._environ.items():
+                if os.environ.get(variable) != value:
+                    patch.setenv(variable, value)
+            patch.setenv(MARKER_ENV, self._environ.get(MARKER_ENV, "") + "-shared")
+            patch.setattr(tempfile, "tempdir", self._tempdir)
+            patch.chdir(self._cwd)
             driver = self._stack.enter_context(_open_browser(name, network_log=network_log))
         self.started += 1
         self._drivers[key] = driver
