@@ -7,15 +7,18 @@ timeouts: short ``timeouts=Timeouts(...)`` and ``timeout=`` where they
 expect a give-up, the real defaults everywhere else.
 
 ``shared_browsers`` keeps one running browser per name for the tests that
-use it: each use starts from a blank page without cookies, so a test sees a
-fresh session, and only the browser's start and quit are saved. Tests about
-the browser's own life (start, quit, leftovers, crash) never share.
+use it, for the whole session (one pool per xdist worker): each use starts
+from a blank page without cookies, with the WebDriver timeouts and window
+size the browser started with, so a test sees a fresh session, and only the
+browser's start and quit are saved. Tests about the browser's own life
+(start, quit, leftovers, crash) never share.
 """
 from __future__ import annotations
 
 import contextlib
 import http.server
 import os
+import tempfile
 import threading
 from pathlib import Path
 from typing import Any, Iterator
@@ -35,7 +38,7 @@ _open_browser = browsers.open_browser
 MATRIX_BROWSER = "chrome-headless"
 
 
-#: Mark: the test runs in the module's running browser (fresh cookies each time) instead of starting one.
+#: Mark: the test runs in the session's running browser (fresh cookies each time) instead of starting one.
 in_shared_browser = pytest.mark.usefixtures("shared_browser")
 
 
@@ -82,16 +85,18 @@ class SharedBrowsers:
 
     The simulated sites all live on 127.0.0.1 (a new port each), and cookies
     do not care about ports: before each use the browser loads a blank page
-    on 127.0.0.1 and deletes every cookie there.
+    on 127.0.0.1, deletes every cookie there, and goes back to about:blank.
     """
 
     def __init__(self) -> None:
         self._stack = contextlib.ExitStack()
         self._drivers: dict[tuple[str, bool], Any] = {}  # (name, network_log) -> driver
+        self._sizes: dict[tuple[str, bool], dict] = {}  # (name, network_log) -> window size at start
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Blank)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         self.blank_url = f"http://127.0.0.1:{self._server.server_address[1]}/"
+        self._environ, self._tempdir, self._cwd = dict(os.environ), tempfile.tempdir, os.getcwd()
         #: How many browsers were started, and how many uses they served.
         self.started = 0
         self.uses = 0
@@ -104,18 +109,36 @@ class SharedBrowsers:
                 driver.set_page_load_timeout(30)
                 driver.get(self.blank_url)
                 driver.delete_all_cookies()
+                # What an earlier test may have changed: the waits, and the window.
+                driver.implicitly_wait(0)
+                driver.set_script_timeout(30)
+                if driver.get_window_size() != self._sizes[key]:
+                    driver.set_window_size(**self._sizes[key])
                 if not driver.get_cookies():
+                    # Back where a new browser starts: PhantomJS tells a failed navigation
+                    # by the page it stays on (about:blank, not the page before).
+                    driver.get("about:blank")
                     return driver
             except Exception:  # noqa: BLE001 - a broken browser is replaced below
                 pass
             self._drivers.pop(key)
+        # Started in the session's environment, temp dir and cwd, whatever the test that first
+        # asks for it changed: its profile must not live in (and die with) one test's private dirs.
         # Tagged as not this run's own (see tests/proctools.py): a shared browser idling
         # in the background is not a process a leak check in another test may count.
         with pytest.MonkeyPatch.context() as patch:
-            patch.setenv(MARKER_ENV, os.environ.get(MARKER_ENV, "") + "-shared")
+            for variable in set(os.environ) - set(self._environ):
+                patch.delenv(variable)
+            for variable, value in self._environ.items():
+                if os.environ.get(variable) != value:
+                    patch.setenv(variable, value)
+            patch.setenv(MARKER_ENV, self._environ.get(MARKER_ENV, "") + "-shared")
+            patch.setattr(tempfile, "tempdir", self._tempdir)
+            patch.chdir(self._cwd)
             driver = self._stack.enter_context(_open_browser(name, network_log=network_log))
         self.started += 1
         self._drivers[key] = driver
+        self._sizes[key] = driver.get_window_size()
         return driver
 
     @contextlib.contextmanager
@@ -137,9 +160,13 @@ class SharedBrowsers:
             self._server.server_close()
 
 
-@pytest.fixture(scope="module")
-def shared_browsers() -> Iterator[SharedBrowsers]:
-    """The running browsers of one test module (quit at its end)."""
+@pytest.fixture(scope="session")
+def shared_browsers(xvfb: str) -> Iterator[SharedBrowsers]:
+    """The running browsers of the session, one pool per xdist worker (quit at its end).
+
+    It holds the session's Xvfb display (started first, so stopped last): a
+    windowed browser of the pool must not lose its display while it quits.
+    """
     pool = SharedBrowsers()
     try:
         yield pool
@@ -149,6 +176,6 @@ def shared_browsers() -> Iterator[SharedBrowsers]:
 
 @pytest.fixture
 def shared_browser(shared_browsers: SharedBrowsers, monkeypatch: pytest.MonkeyPatch) -> SharedBrowsers:
-    """During the test, every ``open_browser`` hands out the module's running browser of that name."""
+    """During the test, every ``open_browser`` hands out the session's running browser of that name."""
     monkeypatch.setattr(browsers, "open_browser", shared_browsers.open)
     return shared_browsers

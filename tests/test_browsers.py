@@ -293,68 +293,68 @@ def test_starts_clean_and_leaves_nothing(browser_name, page_server, isolated):
 
 
 @pytest.mark.e2e
-def test_webdriver_calls(browser_name, page_server, isolated):
-    """Each WebDriver call the site flow makes works against a tiny local page."""
-    cwd, tmp = isolated
-    with assert_no_new_browser_processes():
-        with open_browser(browser_name, page_load_timeout=2) as driver:
-            driver.set_window_size(1024, 768)
-            driver.implicitly_wait(0)
-            driver.get(page_server.url)
-            assert driver.current_url == page_server.url
-            assert driver.title == "Local test page"
-            assert 'id="hidden"' in driver.page_source
+def test_webdriver_calls(browser_name, page_server, shared_browser, tmp_path):
+    """Each WebDriver call the site flow makes works against a tiny local page.
 
-            user = driver.find_element(By.ID, "user")
-            user.send_keys("alice")
-            assert user.get_attribute("value") == "alice"
-            assert user.get_attribute("class") == "field"
-            assert user.get_attribute("no-such") is None
-            assert user.is_displayed() and user.is_enabled()
-            assert not driver.find_element(By.ID, "locked").is_enabled()
-            assert not driver.find_element(By.CSS_SELECTOR, "#hidden").is_displayed()
-            driver.find_element(By.CSS_SELECTOR, "#go").click()
-            assert driver.find_element(By.ID, "out").text == "hello alice"
-            assert [li.text for li in driver.find_elements(By.CSS_SELECTOR, "li.item")] == ["one", "two", "three"]
-            assert driver.find_elements(By.ID, "none") == []
-            with pytest.raises(NoSuchElementException):
-                driver.find_element(By.CSS_SELECTOR, ".none")
-            # The implicit wait is honoured: an element the page adds later is waited for.
-            driver.execute_script("setTimeout(function () { var p = document.createElement('p'); "
-                                  "p.id = 'late'; document.body.appendChild(p); }, 1500);")
-            driver.implicitly_wait(60)
-            assert driver.find_element(By.ID, "late").tag_name == "p"
-            driver.implicitly_wait(0)
+    The calls, not the browser's life: they run in the session's running browser
+    of each kind (test_starts_clean_and_leaves_nothing starts and quits one).
+    """
+    with shared_browser.open(browser_name, page_load_timeout=2) as driver:
+        driver.set_window_size(1024, 768)
+        driver.implicitly_wait(0)
+        driver.get(page_server.url)
+        assert driver.current_url == page_server.url
+        assert driver.title == "Local test page"
+        assert 'id="hidden"' in driver.page_source
 
-            assert driver.execute_script("return arguments[0] + arguments[1].id;", 40, user) == "40user"
-            element = driver.execute_script("return document.getElementById('out');")
-            assert element.text == "hello alice"
-            driver.set_script_timeout(10)
-            result = driver.execute_async_script(XHR_JS, page_server.url + "data.json")
-            assert result["status"] == 200 and json.loads(result["body"]) == {"used": 123}
-            driver.set_script_timeout(0.5)
-            with pytest.raises(TimeoutException):
-                driver.execute_async_script("var done = arguments[0];")
+        user = driver.find_element(By.ID, "user")
+        user.send_keys("alice")
+        assert user.get_attribute("value") == "alice"
+        assert user.get_attribute("class") == "field"
+        assert user.get_attribute("no-such") is None
+        assert user.is_displayed() and user.is_enabled()
+        assert not driver.find_element(By.ID, "locked").is_enabled()
+        assert not driver.find_element(By.CSS_SELECTOR, "#hidden").is_displayed()
+        driver.find_element(By.CSS_SELECTOR, "#go").click()
+        assert driver.find_element(By.ID, "out").text == "hello alice"
+        assert [li.text for li in driver.find_elements(By.CSS_SELECTOR, "li.item")] == ["one", "two", "three"]
+        assert driver.find_elements(By.ID, "none") == []
+        with pytest.raises(NoSuchElementException):
+            driver.find_element(By.CSS_SELECTOR, ".none")
+        # The implicit wait is honoured: an element the page adds later is waited for.
+        driver.execute_script("setTimeout(function () { var p = document.createElement('p'); "
+                              "p.id = 'late'; document.body.appendChild(p); }, 1500);")
+        driver.implicitly_wait(60)
+        assert driver.find_element(By.ID, "late").tag_name == "p"
+        driver.implicitly_wait(0)
 
-            assert driver.get_cookie("served")["value"] == "yes"
-            driver.add_cookie({"name": "added", "value": "v1", "path": "/"})
-            names = {c["name"]: c for c in driver.get_cookies()}
-            assert names["added"]["value"] == "v1" and names["served"]["value"] == "yes"
-            assert isinstance(names["added"].get("httpOnly", False), bool)
-            assert driver.get_cookie("absent") is None
-            driver.delete_all_cookies()
-            assert driver.get_cookies() == []
+        assert driver.execute_script("return arguments[0] + arguments[1].id;", 40, user) == "40user"
+        element = driver.execute_script("return document.getElementById('out');")
+        assert element.text == "hello alice"
+        driver.set_script_timeout(10)
+        result = driver.execute_async_script(XHR_JS, page_server.url + "data.json")
+        assert result["status"] == 200 and json.loads(result["body"]) == {"used": 123}
+        driver.set_script_timeout(0.5)
+        with pytest.raises(TimeoutException):
+            driver.execute_async_script("var done = arguments[0];")
 
-            png = driver.get_screenshot_as_png()
-            assert png.startswith(b"\x89PNG")
-            assert driver.save_screenshot(str(cwd.parent / "shot.png"))
-            assert (cwd.parent / "shot.png").read_bytes().startswith(b"\x89PNG")
+        assert driver.get_cookie("served")["value"] == "yes"
+        driver.add_cookie({"name": "added", "value": "v1", "path": "/"})
+        names = {c["name"]: c for c in driver.get_cookies()}
+        assert names["added"]["value"] == "v1" and names["served"]["value"] == "yes"
+        assert isinstance(names["added"].get("httpOnly", False), bool)
+        assert driver.get_cookie("absent") is None
+        driver.delete_all_cookies()
+        assert driver.get_cookies() == []
 
-            driver.set_page_load_timeout(1)
-            with pytest.raises(TimeoutException):
-                driver.get(page_server.url + "slow")
-    assert leftovers(tmp) == []
-    assert leftovers(cwd) == []
+        png = driver.get_screenshot_as_png()
+        assert png.startswith(b"\x89PNG")
+        assert driver.save_screenshot(str(tmp_path / "shot.png"))
+        assert (tmp_path / "shot.png").read_bytes().startswith(b"\x89PNG")
+
+        driver.set_page_load_timeout(1)
+        with pytest.raises(TimeoutException):
+            driver.get(page_server.url + "slow")
 
 
 @pytest.mark.e2e
@@ -462,10 +462,13 @@ def test_chrome_headless_user_agent_fixed_after_start(page_server, isolated, mon
 
 
 @pytest.mark.e2e
-def test_untrusted_certificate_refused(browser_name, untrusted_https_server, isolated):
-    """No browser loads a page whose certificate it cannot verify (no insecure-certs switch anywhere)."""
+def test_untrusted_certificate_refused(browser_name, untrusted_https_server, shared_browser):
+    """No browser loads a page whose certificate it cannot verify (no insecure-certs switch anywhere).
+
+    In the session's running browser of each kind: it was started by open_browser like any other.
+    """
     del untrusted_https_server.user_agents[:]
-    with open_browser(browser_name, page_load_timeout=10) as driver:
+    with shared_browser.open(browser_name, page_load_timeout=10) as driver:
         try:
             driver.get(untrusted_https_server.url)
         except WebDriverException:

@@ -116,7 +116,7 @@ def test_scenarios_in_every_browser(browser_name, make_site, make_client, reques
     """Issue 3's matrix: the main scenarios in all five browsers.
 
     The FRESH ones start the browser for the run and must leave no process
-    behind; the others run in the module's running browser of that kind.
+    behind; the others run in the session's running browser of that kind.
     """
     if scenario not in FRESH:
         request.getfixturevalue("shared_browser")

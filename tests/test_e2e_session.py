@@ -14,7 +14,7 @@ from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
 from .fixtures_clients import in_shared_browser
 
-# The cold runs sign in with the module's running browser (fresh cookies each time).
+# The cold runs sign in with the session's running browser (fresh cookies each time).
 pytestmark = [pytest.mark.e2e, in_shared_browser]
 
 

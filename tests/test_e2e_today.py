@@ -20,7 +20,7 @@ from xfinity_usage.sources import moved_marker
 from .fixtures_browsers import WINDOWED
 from .fixtures_clients import in_shared_browser
 
-# Each test signs in with the module's running browser of its name (fresh cookies each time).
+# Each test signs in with the session's running browser of its name (fresh cookies each time).
 pytestmark = [pytest.mark.e2e, in_shared_browser]
 
 #: The browsers that can read a moved account.

@@ -11,7 +11,7 @@ from xfinity_usage.simulator import Fault
 
 from .fixtures_clients import in_shared_browser
 
-# The whole matrix runs in the module's running browsers (fresh cookies each time).
+# The whole matrix runs in the session's running browsers (fresh cookies each time).
 pytestmark = [pytest.mark.e2e, in_shared_browser]
 
 CSP = "/apis/csp/account/me/services/internet/usage"
@@ -24,6 +24,19 @@ STEPS = {  # path -> host
     CSP: "customer",
 }
 TRANSIENT = ("blank", "error500", "error503", "reset", "slow", "truncated")
+#: Short waits: every page of the simulated site settles in well under a second, and a broken
+#: (blank, truncated) page need not be watched 5 s before it counts as one.
+FAST = Timeouts(step=15.0, other_page_grace=2.0, poll=0.05)
+
+
+@pytest.fixture
+def make_client(make_client):
+    """The suite's client factory with the module's short waits unless a test chooses its own."""
+    def make(site, **kwargs):
+        kwargs.setdefault("timeouts", FAST)
+        return make_client(site, **kwargs)
+
+    return make
 
 
 def assert_right(reading, site):
@@ -106,7 +119,8 @@ def test_fault_after_a_click_in_other_browsers(make_site, make_client, browser, 
     PhantomJS waits out a reset connection until the step times out: a short step here.
     """
     site = make_site(faults=[Fault("/login", kind, count=2, host="login", method="POST")])
-    client = make_client(site, browser_name=browser, timeout=120, timeouts=Timeouts(step=8.0))
+    client = make_client(site, browser_name=browser, timeout=120,
+                         timeouts=Timeouts(step=5.0, other_page_grace=2.0, poll=0.05))
     assert_right(client.run(), site)
     assert [k for _, k in site.injected] == [kind, kind]
     assert site.password_submissions <= 2
