@@ -3,6 +3,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -74,6 +75,10 @@ def family():
     root = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, start_new_session=True)
     assert root.stdout.readline().strip() == "ready"
     try:
+        # sh has exited, but its background child may not have exec'd sleep yet (seen under load)
+        deadline = time.monotonic() + 10
+        while not _orphans(root) and time.monotonic() < deadline:
+            time.sleep(0.01)
         yield root
     finally:
         for pid, st in procs.live(procs.all_pids()).items():
@@ -83,9 +88,14 @@ def family():
         root.stdout.close()
 
 
+def _orphans(root):
+    """The family's re-parented ``sleep 61``."""
+    return [pid for pid, st in procs.live(procs.all_pids()).items()
+            if st.session == root.pid and procs.cmdline(pid)[:2] == [b"sleep", b"61"]]
+
+
 def test_process_tree_finds_and_kills_the_session(family):
-    orphans = [pid for pid, st in procs.live(procs.all_pids()).items()
-               if st.session == family.pid and procs.cmdline(pid)[:2] == [b"sleep", b"61"]]
+    orphans = _orphans(family)
     assert len(orphans) == 1 and procs.stat(orphans[0]).ppid != family.pid
     tree = procs.ProcessTree(family.pid, "no-marker-here")
     found = tree.alive()
