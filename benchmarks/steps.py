@@ -4,8 +4,8 @@
 
 A cold run (no saved session) is timed step by step from the library's own
 log records: browser start, each sign-in page (as the login machine sees
-it), the usage read, and the quit. Prints the median of each step over the
-runs, the whole run, and the machine. Targets (issue 13): a cold run under
+it), the usage read, and the close (the browser's processes killed). Prints
+the median of each step over the runs, the whole run, and the machine. Targets (issue 13): a cold run under
 1.8 s in headless Chromium and under 3 s in headless Firefox.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ class Steps(logging.Handler):
         elif record.name.endswith("login") and message.startswith("login: page is "):
             self.marks.append((time.perf_counter(), "sign-in: " + message[len("login: page is "):]))
         elif record.name.endswith("sources") and message.startswith("usage read with the browser"):
-            self.marks.append((time.perf_counter(), "quit"))
+            self.marks.append((time.perf_counter(), "close"))
 
 
 def one_run(browser: str) -> tuple[float, list[tuple[str, float]]]:
