@@ -10,8 +10,8 @@ expect a give-up, the real defaults everywhere else.
 use it, for the whole session (one pool per xdist worker): each use starts
 from a blank page without cookies, with the WebDriver timeouts and window
 size the browser started with, so a test sees a fresh session, and only the
-browser's start and quit are saved. Tests about the browser's own life
-(start, quit, leftovers, crash) never share.
+browser's start and end are saved. Tests about the browser's own life
+(start, end, leftovers, crash) never share.
 """
 from __future__ import annotations
 
@@ -162,10 +162,10 @@ class SharedBrowsers:
 
 @pytest.fixture(scope="session")
 def shared_browsers(xvfb: str) -> Iterator[SharedBrowsers]:
-    """The running browsers of the session, one pool per xdist worker (quit at its end).
+    """The running browsers of the session, one pool per xdist worker (killed at its end).
 
     It holds the session's Xvfb display (started first, so stopped last): a
-    windowed browser of the pool must not lose its display while it quits.
+    windowed browser of the pool must not lose its display before it is killed.
     """
     pool = SharedBrowsers()
     try:
