@@ -1,6 +1,6 @@
 """Shared fixtures. Each fixture module owns one concern; this file only imports them."""
 # the suite's rules: a skip is a failure
-from .suite_rules import pytest_runtest_makereport  # noqa: F401
+from .suite_rules import pytest_configure, pytest_runtest_makereport  # noqa: F401
 # the order: end-to-end tests first, so quick ones fill the end of a parallel run
 from .scheduling import pytest_collection_modifyitems  # noqa: F401
 # fixtures: simulated site

@@ -112,6 +112,9 @@ def test_process_tree_finds_helpers_by_marker(tmp_path):
     helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", marker],
                               start_new_session=True)  # names the run dir on its command line
     try:
+        deadline = time.monotonic() + 10  # /proc may not show the new command line at once (seen under load)
+        while marker.encode() not in procs.cmdline(helper.pid) and time.monotonic() < deadline:
+            time.sleep(0.01)
         tree = procs.ProcessTree(root.pid, marker)
         assert set(tree.alive()) == {root.pid, helper.pid}
         tree.kill(signal.SIGTERM)
