@@ -39,10 +39,6 @@ FIREFOX = {"browserName": "firefox", "webSocketUrl": "ws://127.0.0.1:1/session/x
 PHANTOMJS = {"browserName": "phantomjs"}
 
 
-class Connection:
-    response_wait_timeout = 30.0
-
-
 class BiDiScript:
     def __init__(self, driver):
         self.driver = driver
@@ -59,7 +55,6 @@ class MovedDriver(FakeDriver):
         super().__init__(first, **kwargs)
         self.capabilities = dict(caps)
         self.preloads: list = []
-        self._websocket_connection = Connection() if caps.get("webSocketUrl") else None
 
     def execute_cdp_cmd(self, cmd, params):
         if "chrom" not in self.capabilities["browserName"]:
@@ -135,7 +130,6 @@ def test_moved_in_firefox_uses_bidi(clock):
     assert reader(driver, clock).read().used == 424.0
     ((how, source),) = driver.preloads
     assert how == "bidi" and source.startswith("() => {") and "BillingInfo/context" in source
-    assert driver._websocket_connection.response_wait_timeout == 1.0  # quit does not wait 30 s on the socket
 
 
 def test_moved_in_phantomjs_is_a_clear_error(clock):

@@ -85,7 +85,7 @@ def quiet_selenium_logs() -> Iterator[None]:
 
     Those messages are logged (at ``-vvv``) as they arrive, before anyone
     knows the code to mask it. Keep it open for the browser's whole life:
-    events keep coming until it quits.
+    events keep coming until it is killed.
     """
     quiet = _RedirectFilter()
     loggers = [logging.getLogger(name) for name in SELENIUM_TRAFFIC_LOGGERS]

@@ -55,7 +55,7 @@ def _ask_in_browser(args: argparse.Namespace, env: "Environment", deadline: Dead
     from .browsers import open_browser
 
     def ask(url: str) -> str:
-        stack.enter_context(quiet_selenium_logs())  # until the browser has quit: its events hold the code
+        stack.enter_context(quiet_selenium_logs())  # until the browser has ended: its events hold the code
         driver = stack.enter_context(open_browser(args.browser, driver_path=args.driver_path,
                                                   binary_path=args.browser_path, network_log=True))
         found = capture_redirect(driver, url, deadline, name=args.browser)

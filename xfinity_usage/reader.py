@@ -149,10 +149,6 @@ PRELOAD_JS = """
 BILLING_JS = "return window[arguments[0]] || null;"
 
 
-#: Seconds the WebDriver quit waits for Firefox's BiDi socket once the preload script is in.
-BIDI_QUIT_WAIT = 1.0
-
-
 def preload_source(path: str) -> str:
     """:data:`PRELOAD_JS` for the call whose URL holds ``path``."""
     return PRELOAD_JS % (json.dumps(path), json.dumps(BILLING_SLOT))
@@ -169,12 +165,7 @@ def add_preload_script(driver: Any, source: str) -> str:
     caps = getattr(driver, "capabilities", None) or {}
     try:
         if caps.get("webSocketUrl"):
-            driver.script.add_preload_script("() => {" + source + "}")
-            # The script stays installed for the session. Selenium's quit waits this long for the
-            # socket's reader thread, which Firefox lets linger: ~10 s per run otherwise.
-            connection = getattr(driver, "_websocket_connection", None)
-            if connection is not None and hasattr(connection, "response_wait_timeout"):
-                connection.response_wait_timeout = min(connection.response_wait_timeout, BIDI_QUIT_WAIT)
+            driver.script.add_preload_script("() => {" + source + "}")  # stays for the session
             return "bidi"
         if "chrom" in str(caps.get("browserName") or "").lower() and hasattr(driver, "execute_cdp_cmd"):
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
