@@ -405,7 +405,7 @@ def test_browser_that_fails_to_start(name, isolated, tmp_path):
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("name", ["chrome-headless", "firefox-headless", "phantomjs"])
-def test_hung_quit_and_dead_driver_are_killed(name, page_server, isolated):
+def test_no_quit_is_asked_and_a_dead_driver_is_killed(name, page_server, isolated):
     """The end of a run never asks for a WebDriver quit (which can hang): the processes are
     killed. A dead driver's browser is killed too."""
     cwd, tmp = isolated

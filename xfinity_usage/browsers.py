@@ -263,20 +263,19 @@ class _Run:
             else:
                 self.tree.refresh()
 
-    def close(self, interrupted: bool = False) -> None:
+    def close(self) -> None:
         """End the browser and remove the run dir.
 
         There is no WebDriver quit: the profile is thrown away, so nothing a
         quit would save matters. The driver and every process it started are
         killed at once (about 0.15 s, where Firefox's quit takes about 1 s of
-        CPU and waits on a page load or a dying driver for longer).
-        ``interrupted`` (SIGINT, SIGTERM) only changes what is logged.
+        CPU and waits on a page load or a dying driver for longer), whether
+        the run succeeded, failed or was interrupted (SIGINT, SIGTERM).
         """
         try:
             started = time.monotonic()
             self._kill_now()
-            logger.debug("%s %s in %.2f s", "interrupted: killed" if interrupted else "closed",
-                         self.name, time.monotonic() - started)
+            logger.debug("killed %s in %.2f s", self.name, time.monotonic() - started)
         finally:
             try:
                 if self._log is not None:
@@ -390,7 +389,6 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
         run = _Run(name)
     except OSError as exc:
         raise BrowserError(f"cannot create a temporary profile for {name}: {exc}") from exc
-    interrupted = False
     try:
         try:
             starter = {"chrome": _start_chrome, "firefox": _start_firefox, "phantomjs": _start_phantomjs}[family]
@@ -406,11 +404,8 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
             raise BrowserError(f"could not start {name}: {exc}{_log_excerpt(run, driver)}") from exc
         logger.debug("started %s (driver %s, browser %s, profile %s)", name, driver, binary, run.profile)
         yield run.driver
-    except KeyboardInterrupt:  # SIGINT, or SIGTERM as the CLI maps it: stop at once
-        interrupted = True
-        raise
     finally:
-        run.close(interrupted=interrupted)
+        run.close()
 
 
 def _log_excerpt(run: _Run, driver: str) -> str:
