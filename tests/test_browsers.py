@@ -297,7 +297,7 @@ def test_webdriver_calls(browser_name, page_server, shared_browser, tmp_path):
     """Each WebDriver call the site flow makes works against a tiny local page.
 
     The calls, not the browser's life: they run in the session's running browser
-    of each kind (test_starts_clean_and_leaves_nothing starts and quits one).
+    of each kind (test_starts_clean_and_leaves_nothing starts and ends one).
     """
     with shared_browser.open(browser_name, page_load_timeout=2) as driver:
         driver.set_window_size(1024, 768)
