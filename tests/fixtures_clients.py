@@ -102,6 +102,9 @@ class SharedBrowsers:
         self.uses = 0
 
     def _driver(self, name: str, network_log: bool) -> Any:
+        # Firefox always with its WebDriver BiDi channel: the browser source asks for it anyway,
+        # and a test that does not use it cannot tell; one Firefox start saved per kind and worker.
+        network_log = network_log or name.startswith("firefox")
         key = (name, network_log)
         driver = self._drivers.get(key)
         if driver is not None:

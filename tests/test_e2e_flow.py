@@ -1,12 +1,12 @@
 """End to end: the library drives a real browser through every scenario of the simulated site.
 
 The scenarios run in a browser shared by the tests (``shared_browser``:
-fresh cookies each time); the normal flow and a wrong password also run in a
-freshly started browser of each kind, which must leave no process behind.
+fresh cookies each time). That a fresh browser of each kind leaves nothing
+behind, after a reading or an error, is checked where the browser's life is
+the subject: tests/test_browsers.py and the CLI runs of tests/test_e2e_cli.py.
 The login machine and the usage reader are unit tested on a fake driver
 (tests/test_login.py, tests/test_reader.py).
 """
-import contextlib
 import os
 import stat
 
@@ -20,7 +20,6 @@ from xfinity_usage import (
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
 from .fixtures_clients import MATRIX_BROWSER, in_shared_browser
-from .proctools import assert_no_new_browser_processes
 
 pytestmark = pytest.mark.e2e
 shared = in_shared_browser
@@ -107,33 +106,23 @@ def test_access_denied(make_site, make_client):
     assert len(site.requests) > seen
 
 
-#: Scenarios of the matrix that start a fresh browser each (and check that none is left behind).
-FRESH = ("normal", "bad_password")
-
-
+@shared
 @pytest.mark.parametrize("scenario", ["normal", "legacy_form", "json_gone", "bad_password", "mfa"])
-def test_scenarios_in_every_browser(browser_name, make_site, make_client, request, scenario):
-    """Issue 3's matrix: the main scenarios in all five browsers.
-
-    The FRESH ones start the browser for the run and must leave no process
-    behind; the others run in the session's running browser of that kind.
-    """
-    if scenario not in FRESH:
-        request.getfixturevalue("shared_browser")
+def test_scenarios_in_every_browser(browser_name, make_site, make_client, scenario):
+    """Issue 3's matrix: the main scenarios in all five browsers."""
     site = make_site(scenario="normal" if scenario == "bad_password" else scenario)
     password = "wrong-password-123" if scenario == "bad_password" else DEMO_PASSWORD
-    with assert_no_new_browser_processes() if scenario in FRESH else contextlib.nullcontext():
-        if scenario == "bad_password":
-            with pytest.raises(BadCredentialsError):
-                make_client(site, browser_name=browser_name, password=password).run()
-        elif scenario == "mfa":
-            with pytest.raises(AccountActionRequiredError):
-                make_client(site, browser_name=browser_name).run()
-        else:
-            reading = make_client(site, browser_name=browser_name).run()
-            check_reading(reading, site)
-            if scenario == "json_gone":
-                assert reading["raw"]["source"] == "usage-page"
+    if scenario == "bad_password":
+        with pytest.raises(BadCredentialsError):
+            make_client(site, browser_name=browser_name, password=password).run()
+    elif scenario == "mfa":
+        with pytest.raises(AccountActionRequiredError):
+            make_client(site, browser_name=browser_name).run()
+    else:
+        reading = make_client(site, browser_name=browser_name).run()
+        check_reading(reading, site)
+        if scenario == "json_gone":
+            assert reading["raw"]["source"] == "usage-page"
     assert site.password_submissions == 1
 
 

@@ -200,8 +200,12 @@ class SimulatedSite:
     def stop(self) -> None:
         """Stop serving and release the ports (requests in flight are abandoned)."""
         self._stopping.set()
-        for server in self._servers:
-            server.shutdown()
+        # All at once: each shutdown waits up to a poll interval for its serving loop.
+        stoppers = [threading.Thread(target=server.shutdown, daemon=True) for server in self._servers]
+        for stopper in stoppers:
+            stopper.start()
+        for stopper, server in zip(stoppers, self._servers):
+            stopper.join()
             server.server_close()
         for thread in self._threads:
             thread.join(timeout=5)
