@@ -181,9 +181,9 @@ def test_crash_during_sign_in_leaves_no_password(name, make_site, tmp_path, monk
         monkeypatch.chdir(cwd)
         password = f"pw-{uuid.uuid4().hex}"
         monkeypatch.setenv("XFINITY_PASSWORD", password)
-        # Both POSTs to /login (username, then password) are held 5 s: time to crash the browser
+        # Both POSTs to /login (username, then password) are held 2 s: time to crash the browser
         # while the password sits in its memory, typed into the form and in the request.
-        site = make_site(password=password, slow_seconds=5.0,
+        site = make_site(password=password, slow_seconds=2.0,
                          faults=[Fault("/login", "slow", count=2, host="login", method="POST")])
 
         drivers = []
