@@ -132,6 +132,42 @@ def test_moved_in_firefox_uses_bidi(clock):
     assert how == "bidi" and source.startswith("() => {") and "BillingInfo/context" in source
 
 
+class LostConnection:
+    """Selenium's BiDi connection (and script module) whose socket is found lost at first use."""
+
+    closed = False
+
+    def add_preload_script(self, function_declaration):
+        from websocket import WebSocketConnectionClosedException
+
+        raise WebSocketConnectionClosedException("Connection to remote host was lost.")
+
+    def close(self):
+        self.closed = True
+
+
+class LostBiDiDriver(MovedDriver):
+    """Firefox whose first BiDi connection is lost; Selenium makes a new one once it is dropped."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._websocket_connection = self._script = LostConnection()
+
+    @property
+    def script(self):
+        return self._script or BiDiScript(self)
+
+
+def test_lost_bidi_connection_is_opened_again_once(clock):
+    driver = LostBiDiDriver(account_page(), FIREFOX)
+    driver.on("get", ACCOUNT, account_page(seen()))
+    lost = driver._websocket_connection
+    assert reader(driver, clock).read().used == 424.0
+    assert lost.closed and driver._websocket_connection is None
+    ((how, _),) = driver.preloads
+    assert how == "bidi"
+
+
 def test_moved_in_phantomjs_is_a_clear_error(clock):
     driver = on_account(PHANTOMJS, account_page(seen()))
     with pytest.raises(BrowserError) as info:

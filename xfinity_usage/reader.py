@@ -165,7 +165,7 @@ def add_preload_script(driver: Any, source: str) -> str:
     caps = getattr(driver, "capabilities", None) or {}
     try:
         if caps.get("webSocketUrl"):
-            driver.script.add_preload_script("() => {" + source + "}")  # stays for the session
+            _bidi_preload(driver, "() => {" + source + "}")  # stays for the session
             return "bidi"
         if "chrom" in str(caps.get("browserName") or "").lower() and hasattr(driver, "execute_cdp_cmd"):
             driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
@@ -179,6 +179,30 @@ def add_preload_script(driver: Any, source: str) -> str:
         f"{caps.get('browserName') or 'this browser'} cannot read accounts moved to Xfinity's new account site "
         f"({pages.ACCOUNT_URL}): it cannot observe the page's own requests. Use one of "
         f"{', '.join(MOVED_BROWSERS)} (-b)")
+
+
+def _bidi_preload(driver: Any, function: str) -> None:
+    """``script.addPreloadScript`` over WebDriver BiDi, on a second connection if the first is lost.
+
+    Selenium opens the BiDi WebSocket on first use. Firefox once dropped that
+    connection during its handshake on a loaded machine (Selenium then waits 30 s
+    and raises ``WebSocketConnectionClosedException``): a new connection is tried once.
+    """
+    try:
+        driver.script.add_preload_script(function)
+    except Exception as exc:  # noqa: BLE001 - only a lost connection is retried
+        if type(exc).__name__ != "WebSocketConnectionClosedException":
+            raise
+        logger.info("the WebDriver BiDi connection was lost (%s); opening a new one", exc)
+        connection = getattr(driver, "_websocket_connection", None)  # Selenium's, made again on next use
+        if connection is not None:
+            try:
+                connection.close()
+            except Exception:  # noqa: BLE001 - it is lost already
+                pass
+            driver._websocket_connection = None
+            driver._script = None
+        driver.script.add_preload_script(function)
 
 
 _NO_ANSWER = {"status": 0, "type": "", "body": ""}
