@@ -1,4 +1,12 @@
-"""The commands end to end: demo, Graphite push, secrets, and shutdown on SIGTERM."""
+"""The commands end to end: demo, Graphite push, secrets, and shutdown on SIGTERM.
+
+A real browser runs where it is the subject: the demo in each browser, the
+default browser, a ``-j -g`` run (3.0.4's interface), the saved session of
+a browser sign-in, the password through a browser, a signal mid-login.
+The other tests (Graphite's entry point, exit code, extra metrics) read the
+usage with a saved session and no browser: a fresh browser costs seconds of
+CPU and says nothing about Graphite.
+"""
 import json
 import os
 import signal
@@ -6,9 +14,12 @@ import subprocess
 import sys
 import threading
 import time
+from urllib.parse import quote, urlsplit
 
 import pytest
 
+from xfinity_usage.pages import origin
+from xfinity_usage.session import save_cookies
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, Fault
 
 from .proctools import MARKER_ENV, assert_no_new_browser_processes, new_browser_processes
@@ -35,6 +46,23 @@ def cli_env(tmp_path):
 def urls_file(site, tmp_path):
     path = tmp_path / "urls.json"
     path.write_text(json.dumps(site.urls))
+    return str(path)
+
+
+def saved_session(site, tmp_path):
+    """A cookie file with a live session of ``site``, as a browser sign-in saves it, made without a browser.
+
+    A run given it (``-c``) reads the usage JSON with it over HTTP (the
+    saved-session path) and starts no browser: ``site.password_submissions``
+    stays 0, which the tests check, since any browser run signs in.
+    """
+    session = site.state.new_customer_session()
+    host = urlsplit(site.urls["HOME_URL"]).hostname
+    cookies = [{"name": "s_sess", "value": session.token, "domain": host, "path": "/", "httpOnly": True},
+               {"name": "XSRF-TOKEN", "value": quote(session.xsrf, safe=""), "domain": host, "path": "/",
+                "httpOnly": False}]
+    path = tmp_path / "saved-cookies.json"
+    save_cookies(str(path), cookies, origin(site.urls["HOME_URL"]))
     return str(path)
 
 
@@ -68,22 +96,30 @@ def test_json_and_graphite_push_to_real_carbon(site, carbon, cli_env, tmp_path):
 
 
 def test_graphite_entry_point(site, carbon, cli_env, tmp_path):
+    """``xfinity-usage-graphite`` pushes without -g. The subject is the entry point, not the browser
+    (test_json_and_graphite_push_to_real_carbon pushes a browser's reading): a saved session reads."""
     exe = os.path.join(os.path.dirname(sys.executable), "xfinity-usage-graphite")
     cmd = ([exe] if os.path.exists(exe) else [sys.executable, "-c",
                                               "from xfinity_usage.cli import console_main_graphite as m; m()"])
     proc = subprocess.run(cmd + ["-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path),
+                                 "-c", saved_session(site, tmp_path),
                                  "-H", carbon.host, "-P", str(carbon.port), "-p", "e2egraphite"],
                           env=cli_env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert carbon.read("e2egraphite.used_gb")
+    assert site.password_submissions == 0  # read with the saved session: no browser signed in
 
 
 def test_graphite_down_is_its_own_exit_code(site, cli_env, tmp_path):
+    """The reading is printed, then Graphite's failure is one line and exit code 9. The push comes
+    after the reading whatever read it, so a saved session reads (no browser)."""
     proc = subprocess.run(CLI + ["-g", "-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path),
-                                 "-P", "1"], env=cli_env, capture_output=True, text=True, timeout=180)
+                                 "-c", saved_session(site, tmp_path), "-P", "1"],
+                          env=cli_env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 9
     assert proc.stdout == "Used 424 of 1229 GB this month.\n"
     assert len(proc.stderr.strip().splitlines()) == 1 and "graphite" in proc.stderr
+    assert site.password_submissions == 0  # read with the saved session: no browser signed in
 
 
 def test_second_run_uses_saved_session_without_browser(site, cli_env, tmp_path):
@@ -165,12 +201,17 @@ def test_signal_mid_login_leaves_no_process(make_site, cli_env, tmp_path, sig):
 
 
 def test_graphite_extra_sends_projection_and_devices(site, carbon, cli_env, tmp_path):
+    """The projection and the site's per-device usage go to Graphite. They come from the usage JSON,
+    which the saved session reads as the browser does (no browser); the app route has no devices."""
     proc = subprocess.run(CLI + ["-g", "--graphite-extra", "-b", "chrome-headless", "--site-urls",
-                                 urls_file(site, tmp_path), "-H", carbon.host, "-P", str(carbon.port),
+                                 urls_file(site, tmp_path), "-c", saved_session(site, tmp_path),
+                                 "-H", carbon.host, "-P", str(carbon.port),
                                  "-p", "e2eextra"], env=cli_env, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
+    assert site.password_submissions == 0  # read with the saved session: no browser signed in
     assert carbon.read("e2eextra.projected_gb")[0][1] >= 424.0
     current = site.usage_json()["usageMonths"][-1]
+    assert current["devices"]
     for device in current["devices"]:
         name = "e2eextra.device." + device["id"].replace(":", "_") + "_gb"
         assert carbon.read(name)[0][1] == device["usage"]
