@@ -1,4 +1,10 @@
-"""--demo with every sink, end to end: MQTT (real mosquitto), the Prometheus textfile, and --interval."""
+"""--demo with every sink, end to end: MQTT (real mosquitto), the Prometheus textfile, and --interval.
+
+The one-shot runs read with the app route (``--demo --source app``): the
+sinks get the reading whatever read it, and no browser is started (a fresh
+one costs seconds of CPU). The --interval test keeps the browser: it checks
+that the first run signs in with it and the next reuse the session.
+"""
 from __future__ import annotations
 
 import os
@@ -28,9 +34,10 @@ def cli_env(tmp_path):
 
 
 def test_demo_one_shot_feeds_mqtt_and_the_textfile(make_broker, cli_env, tmp_path):
+    """The subject is the sinks: the demo reads with the app route, no browser."""
     broker = make_broker(user="ha", password="pw-e2e")
     textfile = tmp_path / "xfinity.prom"
-    proc = subprocess.run(CLI + ["--demo", "-b", "chrome-headless", "--mqtt-host", broker.host, "--mqtt-port",
+    proc = subprocess.run(CLI + ["--demo", "--source", "app", "--mqtt-host", broker.host, "--mqtt-port",
                                  str(broker.port), "--mqtt-user", "ha", "--prometheus-textfile", str(textfile)],
                           env=dict(cli_env, MQTT_PASSWORD="pw-e2e"), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
@@ -40,15 +47,17 @@ def test_demo_one_shot_feeds_mqtt_and_the_textfile(make_broker, cli_env, tmp_pat
 
 
 def test_demo_broker_down_exits_with_the_mqtt_code(make_broker, cli_env):
+    """The subject is the exit code: the demo reads with the app route, no browser."""
     broker = make_broker()
     broker.stop()
-    proc = subprocess.run(CLI + ["--demo", "-b", "chrome-headless", "--mqtt-host", broker.host, "--mqtt-port",
+    proc = subprocess.run(CLI + ["--demo", "--source", "app", "--mqtt-host", broker.host, "--mqtt-port",
                                  str(broker.port)], env=cli_env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 11, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].startswith("xfinity-usage: mqtt: cannot connect to the MQTT broker")
 
 
 def test_interval_runs_feeds_sinks_refuses_a_second_process_and_stops_on_sigterm(make_broker, cli_env, tmp_path):
+    """A real browser: the first run signs in with it, the next reuse its session, and none is left."""
     broker = make_broker()
     port = free_port()
     cookie_file = tmp_path / "cookies.json"
