@@ -330,7 +330,7 @@ def test_webdriver_calls(browser_name, page_server, shared_browser, tmp_path):
             driver.find_element(By.CSS_SELECTOR, ".none")
         # The implicit wait is honoured: an element the page adds later is waited for.
         driver.execute_script("setTimeout(function () { var p = document.createElement('p'); "
-                              "p.id = 'late'; document.body.appendChild(p); }, 1500);")
+                              "p.id = 'late'; document.body.appendChild(p); }, 800);")
         driver.implicitly_wait(60)
         assert driver.find_element(By.ID, "late").tag_name == "p"
         driver.implicitly_wait(0)
@@ -341,7 +341,7 @@ def test_webdriver_calls(browser_name, page_server, shared_browser, tmp_path):
         driver.set_script_timeout(10)
         result = driver.execute_async_script(XHR_JS, page_server.url + "data.json")
         assert result["status"] == 200 and json.loads(result["body"]) == {"used": 123}
-        driver.set_script_timeout(0.5)
+        driver.set_script_timeout(0.25)
         with pytest.raises(TimeoutException):
             driver.execute_async_script("var done = arguments[0];")
 
@@ -359,7 +359,7 @@ def test_webdriver_calls(browser_name, page_server, shared_browser, tmp_path):
         assert driver.save_screenshot(str(tmp_path / "shot.png"))
         assert (tmp_path / "shot.png").read_bytes().startswith(b"\x89PNG")
 
-        driver.set_page_load_timeout(1)
+        driver.set_page_load_timeout(0.5)
         with pytest.raises(TimeoutException):
             driver.get(page_server.url + "slow")
 

@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, in_shared_browser]
 #: The browsers that can read a moved account.
 FOUR = ("chrome-headless", "chrome", "firefox-headless", "firefox")
 #: Short waits: every page of the simulated site settles in well under a second.
-FAST = Timeouts(step=15.0, other_page_grace=2.0, poll=0.05)
+FAST = Timeouts(step=15.0, other_page_grace=1.0, poll=0.1)
 
 
 @pytest.fixture(params=FOUR)

@@ -38,7 +38,7 @@ TRANSIENT_IN_A_BROWSER = [
 ]
 #: Short waits: every page of the simulated site settles in well under a second, and a broken
 #: (blank, truncated) page need not be watched 5 s before it counts as one.
-FAST = Timeouts(step=15.0, other_page_grace=2.0, poll=0.05)
+FAST = Timeouts(step=15.0, other_page_grace=1.0, poll=0.1)
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def assert_right(reading, site):
 
 @pytest.mark.parametrize("path,kind", TRANSIENT_IN_A_BROWSER)
 def test_transient_fault_in_a_real_browser(make_site, make_client, path, kind):
-    """Survived with the right figure. 0.5 s is still a slow answer: ten of the flow's polls, and
+    """Survived with the right figure. 0.5 s is still a slow answer: five of the flow's polls, and
     hundreds of times the 1 to 2 ms the simulated site usually takes."""
     site = make_site(faults=[Fault(path, kind, count=2, host=STEPS[path])], slow_seconds=0.5)
     assert_right(make_client(site).run(), site)
