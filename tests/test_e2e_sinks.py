@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -21,6 +20,7 @@ from .fixtures_mqtt import free_port
 from .proctools import MARKER_ENV, browser_processes, new_browser_processes
 from .test_mqtt import check_discovery
 from .test_prometheus import promtool
+from .test_stop_and_start import stop_limit
 
 pytestmark = pytest.mark.e2e
 
@@ -84,16 +84,17 @@ def test_interval_runs_feeds_sinks_refuses_a_second_process_and_stops_on_sigterm
         assert "Cached" in families["xfinity_usage_used_bytes"].documentation
         assert broker.retained("xfinity/status")["xfinity/status"] == "online"
         check_discovery(broker.retained(), one_shot=False)
-        started = time.monotonic()
+        limit = stop_limit()  # issue 13: a signal ends a run within 2 s (a margin on an overloaded machine)
         proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=10)
-        stopped = time.monotonic() - started
+        try:
+            proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"still running {limit:g} s after SIGTERM (load average {os.getloadavg()[0]:.1f})")
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 0, proc.stderr.read()
-    assert stopped < 2.0, f"took {stopped:.2f} s to stop"
     assert broker.retained("xfinity/status")["xfinity/status"] == "offline"
     assert not new_browser_processes(before, timeout=5, marker=marker)
     promtool(textfile.read_text())
