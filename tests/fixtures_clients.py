@@ -26,6 +26,7 @@ from typing import Any, Iterator
 import pytest
 
 from xfinity_usage import XfinityUsage, browsers
+from xfinity_usage.pages import Timeouts
 from xfinity_usage.retry import Backoff
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -36,6 +37,9 @@ _open_browser = browsers.open_browser
 
 #: The browser of the scenario and fault matrix: the fastest to start.
 MATRIX_BROWSER = "chrome-headless"
+#: Short waits for runs against the simulated site, whose pages settle in well under a second: a
+#: broken (blank, truncated) page need not be watched 5 s before it counts as one.
+FAST = Timeouts(step=15.0, other_page_grace=1.0, poll=0.1)
 
 
 #: Mark: the test runs in the session's running browser (fresh cookies each time) instead of starting one.

@@ -13,20 +13,17 @@ import pytest
 
 from xfinity_usage import XfinityUsage
 from xfinity_usage.errors import BrowserError
-from xfinity_usage.pages import Timeouts
 from xfinity_usage.simulator import data, routes
 from xfinity_usage.sources import moved_marker
 
 from .fixtures_browsers import WINDOWED
-from .fixtures_clients import in_shared_browser
+from .fixtures_clients import FAST, in_shared_browser
 
 # Each test signs in with the session's running browser of its name (fresh cookies each time).
 pytestmark = [pytest.mark.e2e, in_shared_browser]
 
 #: The browsers that can read a moved account.
 FOUR = ("chrome-headless", "chrome", "firefox-headless", "firefox")
-#: Short waits: every page of the simulated site settles in well under a second.
-FAST = Timeouts(step=15.0, other_page_grace=1.0, poll=0.1)
 
 
 @pytest.fixture(params=FOUR)

@@ -13,7 +13,7 @@ from xfinity_usage import (
 from xfinity_usage.site import Timeouts
 from xfinity_usage.simulator import Fault
 
-from .fixtures_clients import in_shared_browser
+from .fixtures_clients import FAST, in_shared_browser
 
 # The whole matrix runs in the session's running browsers (fresh cookies each time).
 pytestmark = [pytest.mark.e2e, in_shared_browser]
@@ -36,9 +36,6 @@ TRANSIENT_IN_A_BROWSER = [
     (CSP, "error503"),
     ("/login", "slow"),  # the sign-in page and the answer to the username, each late
 ]
-#: Short waits: every page of the simulated site settles in well under a second, and a broken
-#: (blank, truncated) page need not be watched 5 s before it counts as one.
-FAST = Timeouts(step=15.0, other_page_grace=1.0, poll=0.1)
 
 
 @pytest.fixture
