@@ -6,7 +6,7 @@ from .scheduling import pytest_collection_modifyitems  # noqa: F401
 # fixtures: simulated site
 from .fixtures_site import site, make_site  # noqa: F401
 # fixtures: browsers, Xvfb and process counting
-from .fixtures_browsers import browser_name, browser_process_marker, isolated, xvfb  # noqa: F401
+from .fixtures_browsers import browser_name, browser_process_marker, isolated, xdg_cache, xvfb  # noqa: F401
 # fixtures: the client factory and browsers shared between tests
 from .fixtures_clients import make_client, shared_browser, shared_browsers  # noqa: F401
 # fixtures: carbon-cache

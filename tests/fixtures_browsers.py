@@ -12,6 +12,7 @@ import uuid
 import pytest
 from selenium.webdriver.common.selenium_manager import SeleniumManager
 
+from xfinity_usage import warmstart
 from xfinity_usage.browsers import BROWSERS
 
 from .proctools import MARKER_ENV
@@ -28,6 +29,38 @@ def browser_process_marker():
     patch.setenv(MARKER_ENV, marker)
     yield marker
     patch.undo()
+
+
+_shared_cache: list = []  # the run's XDG cache directory, once xdg_cache has made it
+
+
+@pytest.fixture(scope="session", autouse=True)
+def xdg_cache(tmp_path_factory):
+    """The run's XDG cache directory, shared by the xdist workers (``XDG_CACHE_HOME`` for the session).
+
+    Nothing of this machine's own cache is used, so a run on it costs what a run on a fresh
+    machine costs: the first Firefox start makes the warm-start template
+    (:mod:`xfinity_usage.warmstart`), and every later start of either worker uses it.
+    """
+    base = tmp_path_factory.getbasetemp()
+    shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "xdg-cache"
+    shared.mkdir(exist_ok=True)
+    _shared_cache.append(shared)
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(shared))
+    yield shared
+    patch.undo()
+
+
+def share_warm_start(cache_home: pathlib.Path) -> str:
+    """Let a test's own XDG cache directory use the run's Firefox warm-start templates; returns it as str."""
+    (cache_home / "xfinity-usage").mkdir(parents=True, exist_ok=True)
+    shared = _shared_cache[-1] / "xfinity-usage" / warmstart.FIREFOX_DIR
+    shared.mkdir(parents=True, exist_ok=True)
+    link = cache_home / "xfinity-usage" / warmstart.FIREFOX_DIR
+    if not link.exists():
+        link.symlink_to(shared, target_is_directory=True)
+    return str(cache_home)
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from xfinity_usage.phantomjs import PhantomJSService
 from xfinity_usage.secrets import SECRET_ENV_VARS, child_environment
 from xfinity_usage.simulator import Fault
 
+from .fixtures_browsers import share_warm_start
 from .proctools import MARKER_ENV, assert_no_new_browser_processes, describe, run_processes
 
 
@@ -176,6 +177,7 @@ def test_crash_during_sign_in_leaves_no_password(name, make_site, tmp_path, monk
         monkeypatch.setenv("HOME", str(home))
         for name_ in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_DATA_HOME", "XDG_STATE_HOME", "CHROME_CONFIG_HOME"):
             monkeypatch.delenv(name_, raising=False)
+        share_warm_start(home / ".cache")
         monkeypatch.setenv("TMPDIR", str(tmp))
         monkeypatch.setattr(tempfile, "tempdir", str(tmp))
         monkeypatch.chdir(cwd)

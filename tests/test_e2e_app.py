@@ -14,6 +14,8 @@ from xfinity_usage.retry import Backoff, Deadline
 from xfinity_usage.simulator.app import SimulatedApp
 from xfinity_usage.tokens import TokenFile
 
+from .fixtures_browsers import share_warm_start
+
 
 def no_sleep_backoff():
     return Backoff(sleep=lambda seconds: None)
@@ -34,7 +36,7 @@ def home(tmp_path):
 def run_cli(app, home, *args, stdin="", secret=True):
     urls = home / "urls.json"
     urls.write_text(json.dumps(app.urls))
-    env = {"HOME": str(home / "home"), "XDG_CONFIG_HOME": str(home / "config"), "XDG_CACHE_HOME": str(home / "cache"),
+    env = {"HOME": str(home / "home"), "XDG_CONFIG_HOME": str(home / "config"), "XDG_CACHE_HOME": share_warm_start(home / "cache"),
            "XDG_DATA_HOME": str(home / "data"), "PATH": os.environ.get("PATH", "")}
     if secret:
         env["XFINITY_CLIENT_SECRET"] = app.client_secret
@@ -65,7 +67,7 @@ def paste_sign_in(app, home, *args, transform=lambda url: url):
     urls = home / "urls.json"
     urls.write_text(json.dumps(app.urls))
     env = {"HOME": str(home / "home"), "XDG_CONFIG_HOME": str(home / "config"), "XDG_DATA_HOME": str(home / "data"),
-           "XDG_CACHE_HOME": str(home / "cache"), "XFINITY_CLIENT_SECRET": app.client_secret}
+           "XDG_CACHE_HOME": share_warm_start(home / "cache"), "XFINITY_CLIENT_SECRET": app.client_secret}
     out, err = io.StringIO(), Out()  # the address and the prompt go to stderr: stdout keeps the reading
     code = main(["--site-urls", str(urls), "--no-history", "--app-sign-in", "-b", "chrome-headless", *args],
                 Environment(env=env, stdout=out, stderr=err, stdin=Stdin()))

@@ -24,6 +24,7 @@ from xfinity_usage.pages import origin
 from xfinity_usage.session import save_cookies
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, Fault
 
+from .fixtures_browsers import share_warm_start
 from .proctools import MARKER_ENV, assert_no_new_browser_processes
 from .proctools import browser_processes as _all_browser_processes
 
@@ -41,7 +42,7 @@ CLI = [sys.executable, "-m", "xfinity_usage"]
 def cli_env(tmp_path):
     """Environment of a CLI run: demo credentials, private XDG dirs."""
     env = dict(os.environ, XFINITY_USER=DEMO_USERNAME, XFINITY_PASSWORD=DEMO_PASSWORD,
-               XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"))
+               XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=share_warm_start(tmp_path / "cache"))
     return env
 
 

@@ -16,6 +16,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from .fixtures_browsers import share_warm_start
 from .fixtures_mqtt import free_port
 from .proctools import MARKER_ENV, browser_processes, new_browser_processes
 from .test_mqtt import check_discovery
@@ -29,7 +30,7 @@ CLI = [sys.executable, "-m", "xfinity_usage"]
 
 @pytest.fixture
 def cli_env(tmp_path):
-    return dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
+    return dict(os.environ, XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=share_warm_start(tmp_path / "cache"),
                 XDG_CONFIG_HOME=str(tmp_path / "config"))
 
 

@@ -19,6 +19,7 @@ from xfinity_usage.browsers import open_browser
 from xfinity_usage.errors import BrowserError
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
+from .fixtures_browsers import share_warm_start
 from .proctools import MARKER_ENV, browser_processes, describe
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +66,7 @@ runpy.run_module("xfinity_usage", run_name="__main__", alter_sys=True)
 def cli_env(tmp_path, **extra):
     """A CLI run's environment: demo credentials, private XDG dirs, this run's own process marker."""
     return dict(os.environ, XFINITY_USER=DEMO_USERNAME, XFINITY_PASSWORD=DEMO_PASSWORD,
-                XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=str(tmp_path / "cache"),
+                XDG_DATA_HOME=str(tmp_path / "data"), XDG_CACHE_HOME=share_warm_start(tmp_path / "cache"),
                 **{MARKER_ENV: uuid.uuid4().hex}, **extra)
 
 

@@ -32,7 +32,9 @@ import tempfile
 import time
 from typing import Any, Iterator, Optional
 
+from . import warmstart
 from .errors import BrowserError
+from .files import xdg_dir
 from .procs import ProcessTree
 from .secrets import child_environment
 
@@ -85,8 +87,7 @@ def _is_executable(path: str) -> bool:
 
 
 def _cache_dir() -> str:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return os.path.join(base, "xfinity-usage", "drivers")
+    return os.path.join(xdg_dir("cache"), "drivers")
 
 
 def _private_executable(source: str, name: str) -> str:
@@ -363,12 +364,15 @@ def _require_display(name: str) -> None:
 
 @contextlib.contextmanager
 def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: Optional[str] = None,
-                 page_load_timeout: float = 30.0, network_log: bool = False) -> Iterator[Any]:
+                 page_load_timeout: float = 30.0, network_log: bool = False,
+                 warm_start: bool = True) -> Iterator[Any]:
     """Start the browser; on exit (success, exception or KeyboardInterrupt) kill it and remove its temp profile.
 
     ``network_log`` keeps Chrome's performance log (``driver.get_log("performance")``) and opens
     Firefox's WebDriver BiDi channel (``webSocketUrl``, for ``driver.network`` events), where the
     app sign-in finds the redirect to ``xfinitydigitalhome://``; PhantomJS ignores it.
+    ``warm_start`` starts Firefox's new profile with the caches of a blank one
+    (:mod:`~xfinity_usage.warmstart`), made by one extra start the first time.
     """
     family = _family(name)
     headless = name.endswith("-headless")
@@ -393,6 +397,8 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
         try:
             starter = {"chrome": _start_chrome, "firefox": _start_firefox, "phantomjs": _start_phantomjs}[family]
             extra = {"network_log": True} if network_log and family in ("chrome", "firefox") else {}
+            if family == "firefox" and warm_start:
+                _warm_firefox_profile(run, driver, binary)
             run.driver = starter(run, driver, binary, headless, **extra)
             run.track()
             run.driver.set_window_size(*WINDOW_SIZE)
@@ -555,6 +561,32 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool, network_
     run.service = private_service(Service)(executable_path=driver, log_output=run.log_output(),
                                            env=run.environment(**FIREFOX_ENV))
     return webdriver.Firefox(options=options, service=run.service)
+
+
+def _warm_firefox_profile(run: _Run, driver: str, binary: str) -> None:
+    """Seed the run's profile from the warm-start template; make the template first if there is none."""
+    template = warmstart.template_path(binary)
+    if template is None:
+        return
+    if not os.path.isdir(template) and warmstart.can_save(template):
+        _make_warm_template(driver, binary, template)
+    warmstart.seed(run.profile, template)
+
+
+def _make_warm_template(driver: str, binary: str, template: str) -> None:
+    """Start headless Firefox on a blank profile, quit it, keep its caches. Failures only cost the warm start."""
+    from selenium.common.exceptions import WebDriverException
+
+    blank = _Run("firefox-headless")
+    try:
+        blank.driver = _start_firefox(blank, driver, binary, headless=True)
+        blank.track()
+        blank.driver.quit()  # Firefox writes its caches on the way out
+        warmstart.save(blank.profile, template)
+    except (WebDriverException, OSError) as exc:
+        logger.debug("no warm-start template for Firefox: %s", exc)
+    finally:
+        blank.close()
 
 
 # --- PhantomJS -----------------------------------------------------------------------------------
