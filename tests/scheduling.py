@@ -15,9 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from .fixtures_clients import MATRIX_BROWSER
+
 #: The shared browsers in the order their tests run: Firefox costs about 7 CPU-seconds to start.
 SHARED_ORDER = ("firefox", "firefox-headless", "chrome", "phantomjs", "chrome-headless")
-#: The parameters that name a test's browser; a shared-browser test without one uses chrome-headless.
+#: The parameters that name a test's browser. A shared-browser test without one uses its module's
+#: ``SHARED_BROWSER`` if it has one, else the suite's MATRIX_BROWSER (tests/fixtures_clients.py).
 BROWSER_PARAMS = ("browser_name", "browser", "name")
 
 
@@ -29,7 +32,7 @@ def shared_browser_of(item: Any) -> str | None:
     for key in BROWSER_PARAMS:
         if params.get(key) in SHARED_ORDER:
             return params[key]
-    return "chrome-headless"
+    return getattr(getattr(item, "module", None), "SHARED_BROWSER", MATRIX_BROWSER)
 
 
 def run_order(item: Any) -> tuple[int, int]:

@@ -107,7 +107,7 @@ def test_access_denied(make_site, make_client):
     assert len(site.requests) > seen
 
 
-#: The matrix's browsers: chrome-headless (MATRIX_BROWSER) runs each of its scenarios in the tests above.
+#: The matrix's browsers: MATRIX_BROWSER runs each of its scenarios in the tests above.
 OTHER_BROWSERS = [name for name in BROWSERS if name != MATRIX_BROWSER]
 
 
@@ -115,7 +115,7 @@ OTHER_BROWSERS = [name for name in BROWSERS if name != MATRIX_BROWSER]
 @pytest.mark.parametrize("scenario", ["normal", "legacy_form", "bad_password", "mfa"])
 @pytest.mark.parametrize("browser_name", OTHER_BROWSERS)
 def test_scenarios_in_every_browser(browser_name, make_site, make_client, scenario):
-    """Issue 3's matrix: the main scenarios in all five browsers (chrome-headless: the tests above;
+    """Issue 3's matrix: the main scenarios in all five browsers (MATRIX_BROWSER: the tests above;
     the JSON endpoints gone, read from the usage page: test_e2e_today's original markup, in each browser)."""
     site = make_site(scenario="normal" if scenario == "bad_password" else scenario)
     password = "wrong-password-123" if scenario == "bad_password" else DEMO_PASSWORD

@@ -38,11 +38,17 @@ TRANSIENT_IN_A_BROWSER = [
 ]
 
 
+#: The browser of this module's runs unless a test chooses one (also read by tests/scheduling.py).
+SHARED_BROWSER = "chrome-headless"
+
+
 @pytest.fixture
 def make_client(make_client):
-    """The suite's client factory with the module's short waits unless a test chooses its own."""
+    """The suite's client factory with the module's short waits unless a test chooses its own, in
+    Chromium unless a test chooses its browser: the faults above were picked for what Chromium shows."""
     def make(site, **kwargs):
         kwargs.setdefault("timeouts", FAST)
+        kwargs.setdefault("browser_name", SHARED_BROWSER)
         return make_client(site, **kwargs)
 
     return make
