@@ -19,6 +19,11 @@ from .proctools import MARKER_ENV
 
 #: Browsers that open a window and so need an X display.
 WINDOWED = ("firefox", "chrome")
+#: One browser per engine: a windowed browser runs the same engine, network stack and driver as its
+#: headless twin, so tests of what a page, a network error or a signal does run in these three.
+#: The windowed ones run where the window matters (tests/test_browsers.py's clean start), in the
+#: scenario matrix of tests/test_e2e_flow.py and in the CLI's demo (tests/test_e2e_cli.py).
+ENGINES = ("chrome-headless", "firefox-headless", "phantomjs")
 
 
 @pytest.fixture(scope="session", autouse=True)

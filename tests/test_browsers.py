@@ -364,18 +364,14 @@ def test_webdriver_calls(browser_name, page_server, shared_browser, tmp_path):
             driver.get(page_server.url + "slow")
 
 
-#: An error raised inside the block, one per browser: an Exception in the three headless ones, whose
-#: Ctrl-C inside the block is test_ctrl_c_from_the_terminal's (a real SIGINT); a KeyboardInterrupt
-#: (a BaseException) in the two windowed ones.
-ERRORS_INSIDE = [("chrome-headless", RuntimeError), ("firefox-headless", RuntimeError), ("phantomjs", RuntimeError),
-                 ("chrome", KeyboardInterrupt), ("firefox", KeyboardInterrupt)]
+#: An error raised inside the block, one per engine: an Exception, or a KeyboardInterrupt (a
+#: BaseException; a real SIGINT inside the block is test_ctrl_c_from_the_terminal's).
+ERRORS_INSIDE = [("chrome-headless", RuntimeError), ("firefox-headless", KeyboardInterrupt), ("phantomjs", RuntimeError)]
 
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("name,error", ERRORS_INSIDE, ids=[f"{n}-{e.__name__}" for n, e in ERRORS_INSIDE])
-def test_error_inside_block_cleans_up(name, error, page_server, isolated, request):
-    if name in WINDOWED:
-        request.getfixturevalue("xvfb")
+def test_error_inside_block_cleans_up(name, error, page_server, isolated):
     cwd, tmp = isolated
     with assert_no_new_browser_processes():
         with pytest.raises(error):

@@ -19,7 +19,7 @@ from xfinity_usage.phantomjs import PhantomJSService
 from xfinity_usage.secrets import SECRET_ENV_VARS, child_environment
 from xfinity_usage.simulator import Fault
 
-from .fixtures_browsers import share_warm_start
+from .fixtures_browsers import ENGINES, share_warm_start
 from .proctools import MARKER_ENV, assert_no_new_browser_processes, describe, run_processes
 
 
@@ -109,6 +109,7 @@ def _run_dir(driver, name: str) -> str:
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize("browser_name", ENGINES)  # a windowed browser inherits the same environment
 def test_no_secret_in_any_driver_or_browser_environment(browser_name, site, isolated, monkeypatch):
     secrets = _secrets(monkeypatch)
     canary = f"user-{uuid.uuid4().hex}@example.com"

@@ -346,18 +346,19 @@ def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
 
 @pytest.mark.e2e
 @pytest.mark.parametrize("browser", ["firefox", "firefox-headless"])
-def test_sign_in_in_a_real_firefox_captures_the_code_from_bidi_events(app, home, xvfb, browser, caplog):
-    """Firefox shows the redirect nowhere: its WebDriver BiDi network events give it, and no log repeats it."""
+def test_sign_in_in_a_real_firefox_captures_the_code_from_bidi_events(app, home, shared_browser, browser, caplog):
+    """Firefox shows the redirect nowhere: its WebDriver BiDi network events give it, and no log repeats it.
+
+    What the page does, not the browser's life: in the session's running Firefox (opened with BiDi)."""
     import logging
 
     from xfinity_usage.app_browser import capture_redirect, quiet_selenium_logs
-    from xfinity_usage.browsers import open_browser
 
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="selenium")   # Selenium logs every BiDi message at DEBUG
     path = str(token_path(home))
     seen = {}
-    with quiet_selenium_logs(), open_browser(browser, network_log=True) as driver:
+    with quiet_selenium_logs(), shared_browser.open(browser, network_log=True) as driver:
         assert isinstance(driver.capabilities.get("webSocketUrl"), str)
 
         def ask(url):

@@ -16,7 +16,7 @@ from xfinity_usage.errors import BrowserError
 from xfinity_usage.simulator import data, routes
 from xfinity_usage.sources import moved_marker
 
-from .fixtures_browsers import WINDOWED
+from .fixtures_browsers import ENGINES
 from .fixtures_clients import FAST, in_shared_browser
 
 # Each test signs in with the session's running browser of its name (fresh cookies each time).
@@ -24,13 +24,13 @@ pytestmark = [pytest.mark.e2e, in_shared_browser]
 
 #: The browsers that can read a moved account.
 FOUR = ("chrome-headless", "chrome", "firefox-headless", "firefox")
+#: Their engines: the windowed two run the same (tests/fixtures_browsers.py's ENGINES).
+TWO = ("chrome-headless", "firefox-headless")
 
 
-@pytest.fixture(params=FOUR)
+@pytest.fixture(params=TWO)
 def browser(request):
-    """Each of the four Chromium/Firefox browsers; the windowed ones get the Xvfb display."""
-    if request.param in WINDOWED:
-        request.getfixturevalue("xvfb")
+    """Chromium and Firefox, headless: what the page and its data requests do, in each engine."""
     return request.param
 
 
@@ -94,6 +94,7 @@ def test_moved_account_skips_the_saved_session(make_site, tmp_path):
 # -- the 2024 api.sc endpoint, alone -------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("browser_name", ENGINES)
 def test_api_sc_only(browser_name, make_site, tmp_path):
     site = make_site(scenario="api_sc")
     reading = client(site, browser_name, tmp_path).read()
@@ -106,6 +107,7 @@ def test_api_sc_only(browser_name, make_site, tmp_path):
 # -- the usage page: 3.0.4's markup, and a redesign found by its text --------------------------------------
 
 
+@pytest.mark.parametrize("browser_name", ENGINES)
 def test_original_markup_scrape(browser_name, make_site, tmp_path, caplog):
     site = make_site(scenario="json_gone")
     with caplog.at_level(logging.INFO, logger="xfinity_usage.reader"):
@@ -135,15 +137,13 @@ def test_months_reversed(browser, make_site, tmp_path):
     assert [m.used for m in reading.months] == [801.0, 912.0, 1011.0, 978.0, 1102.0, 424.0]  # oldest first
 
 
-#: Each browser reads one variant, each variant is read by at least one browser (four runs, not twelve).
-VARIANTS = [("chrome-headless", "unlimited_zero"), ("chrome", "unlimited_large"),
-            ("firefox-headless", "unlimited_name"), ("firefox", "unlimited_large")]
+#: Each engine reads variants, each variant is read by at least one (four runs, not twelve).
+VARIANTS = [("chrome-headless", "unlimited_zero"), ("chrome-headless", "unlimited_large"),
+            ("firefox-headless", "unlimited_name"), ("firefox-headless", "unlimited_large")]
 
 
 @pytest.mark.parametrize(("name", "scenario"), VARIANTS)
-def test_unlimited_variants(name, scenario, make_site, tmp_path, request):
-    if name in WINDOWED:
-        request.getfixturevalue("xvfb")
+def test_unlimited_variants(name, scenario, make_site, tmp_path):
     site = make_site(scenario=scenario)
     assert "policy" not in site.usage_json()["usageMonths"][-1]  # only the allowance or the name says so
     reading = client(site, name, tmp_path).read()
@@ -153,4 +153,4 @@ def test_unlimited_variants(name, scenario, make_site, tmp_path, request):
 
 def test_every_unlimited_variant_is_covered():
     assert {scenario for _, scenario in VARIANTS} == set(data.UNLIMITED_VARIANTS)
-    assert {name for name, _ in VARIANTS} == set(FOUR)
+    assert {name for name, _ in VARIANTS} == set(TWO)

@@ -19,7 +19,7 @@ from xfinity_usage.browsers import open_browser
 from xfinity_usage.errors import BrowserError
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
-from .fixtures_browsers import share_warm_start
+from .fixtures_browsers import ENGINES, share_warm_start
 from .proctools import MARKER_ENV, browser_processes, describe
 
 pytestmark = pytest.mark.e2e
@@ -182,6 +182,7 @@ def stop_run(name, sig, tmp_path):
     return took
 
 
+@pytest.mark.parametrize("browser_name", ENGINES)  # each engine (its windowed twin: the same process tree)
 def test_sigint_stops_every_browser_at_once(browser_name, tmp_path):
     stop_run(browser_name, signal.SIGINT, tmp_path)
 

@@ -12,6 +12,7 @@ from xfinity_usage.retry import Deadline
 from xfinity_usage.secrets import Secret
 
 from .fakedriver import HOME, FakeClock, FakeDriver, state
+from .fixtures_browsers import ENGINES
 from .fixtures_clients import in_shared_browser
 
 
@@ -100,6 +101,7 @@ def urls_at(base):
 @pytest.mark.e2e
 @in_shared_browser  # what the page does, not the browser's life: the session's running browser of each kind
 @pytest.mark.parametrize("where,name", [("refused", "connection refused"), ("dns", "name not resolved")])
+@pytest.mark.parametrize("browser_name", ENGINES)
 def test_every_browser_names_an_unreachable_site(browser_name, make_client, where, name):
     base = f"http://127.0.0.1:{free_port()}" if where == "refused" else "http://xfinity-usage-test.invalid"
     client = make_client(urls_at(base), browser_name=browser_name, timeout=60)
