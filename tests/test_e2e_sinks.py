@@ -65,7 +65,7 @@ def test_interval_runs_feeds_sinks_refuses_a_second_process_and_stops_on_sigterm
     textfile = tmp_path / "loop.prom"
     marker = os.environ.get(MARKER_ENV)
     before = browser_processes(marker)
-    command = CLI + ["--demo", "-b", "chrome-headless", "--interval", "0.5", "--cookie-file", str(cookie_file),
+    command = CLI + ["--demo", "-b", "phantomjs", "--interval", "0.5", "--cookie-file", str(cookie_file),
                      "--mqtt-host", broker.host, "--mqtt-port", str(broker.port), "--metrics-port", str(port),
                      "--prometheus-textfile", str(textfile)]
     proc = subprocess.Popen(command, env=cli_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
