@@ -103,6 +103,8 @@ def test_windowed_firefox_has_no_headless_switch_and_the_anti_bot_preferences(fi
     with browsers.open_browser("firefox", warm_start=False):
         pass
     options = firefox.starts[0]["options"]
+    assert len(firefox.starts) == 1 and firefox.starts[0]["files"] == []  # no blank start, no copy
+    assert not (tmp_path / "cache" / "xfinity-usage" / warmstart.FIREFOX_DIR).exists()
     assert "-headless" not in options.arguments and "-width=1024" in options.arguments
     assert options.preferences["dom.webdriver.enabled"] is False
     assert "webSocketUrl" not in options.to_capabilities()

@@ -101,6 +101,19 @@ def test_a_template_saved_meanwhile_by_another_run_is_kept(tmp_path):
     assert [n for n in os.listdir(template.parent) if n.startswith(".partial-")] == []
 
 
+def test_a_template_is_made_by_one_run_at_a_time(tmp_path):
+    template = tmp_path / "cache" / "firefox" / "build1"
+    assert warmstart.can_save(str(template))
+    with warmstart.building(str(template)) as needed:
+        assert needed
+        with warmstart.building(str(template), wait=0.2) as meanwhile:  # another run: the lock is held
+            assert meanwhile is False
+        assert warmstart.save(str(blank_profile(tmp_path / "blank")), str(template))
+    with warmstart.building(str(template), wait=0) as needed:  # the next run: made already
+        assert needed is False
+    assert sorted(os.listdir(template.parent)) == [".lock", "build1"]
+
+
 def test_cannot_save_where_a_file_is_in_the_way(tmp_path):
     (tmp_path / "cache").write_text("not a directory")
     assert not warmstart.can_save(str(tmp_path / "cache" / "firefox" / "build1"))
@@ -110,14 +123,11 @@ def test_cannot_save_where_a_file_is_in_the_way(tmp_path):
 @pytest.mark.e2e
 def test_first_firefox_start_makes_the_template_from_a_blank_profile(isolated, tmp_path, monkeypatch, caplog):
     """An empty cache: one blank headless Firefox is started and quit first, its caches are kept,
-    and the run's own profile starts with them; with warm_start=False neither happens."""
+    and the run's own profile starts with them (warm_start=False: tests/test_browser_options.py)."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     cwd, tmp = isolated
     caplog.set_level(logging.DEBUG, logger="xfinity_usage")
     with assert_no_new_browser_processes():
-        with open_browser("firefox-headless", warm_start=False) as driver:
-            driver.get("about:blank")
-        assert not (tmp_path / "cache" / "xfinity-usage" / "firefox").exists()
         with open_browser("firefox-headless") as driver:
             profile = driver.capabilities["moz:profile"]
             driver.get("about:blank")

@@ -569,7 +569,9 @@ def _warm_firefox_profile(run: _Run, driver: str, binary: str) -> None:
     if template is None:
         return
     if not os.path.isdir(template) and warmstart.can_save(template):
-        _make_warm_template(driver, binary, template)
+        with warmstart.building(template) as needed:
+            if needed:
+                _make_warm_template(driver, binary, template)
     warmstart.seed(run.profile, template)
 
 

@@ -21,12 +21,14 @@ older ones are removed. Firefox checks the copy itself as well
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import logging
 import os
 import shutil
 import tempfile
 import time
+from typing import Iterator
 
 from .files import ensure_private_dir, xdg_dir
 
@@ -48,6 +50,8 @@ KEPT = (
 FIREFOX_DIR = "firefox"
 #: A partial template older than this (seconds) was left by a killed run, and is removed.
 STALE_PARTIAL = 600
+#: How long a run waits for another that is making the template (seconds) before it starts cold.
+BUILD_WAIT = 60.0
 
 
 def template_path(binary: str, cache_dir: str | None = None) -> str | None:
@@ -72,6 +76,31 @@ def can_save(template: str) -> bool:
     except OSError:
         return False
     return os.access(parent, os.W_OK | os.X_OK)
+
+
+@contextlib.contextmanager
+def building(template: str, wait: float = BUILD_WAIT) -> Iterator[bool]:
+    """Hold the lock on making ``template``; yields whether it is still to be made.
+
+    Runs that start Firefox at once (two cron jobs) make it once: the second waits for the
+    first, then finds it made. After ``wait`` seconds it yields False (the run starts cold).
+    """
+    fd = os.open(os.path.join(os.path.dirname(template), ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    logger.debug("another run is still making %s: this one starts cold", template)
+                    yield False
+                    return
+                time.sleep(0.1)
+        yield not os.path.isdir(template)
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def seed(profile: str, template: str) -> bool:
@@ -122,8 +151,8 @@ def save(blank_profile: str, template: str) -> bool:
     for other in os.listdir(parent):  # other builds' templates, and partial ones a killed run left
         path = os.path.join(parent, other)
         with contextlib.suppress(OSError):
-            if path != template and (not other.startswith(".partial-")
-                                     or os.stat(path).st_mtime < time.time() - STALE_PARTIAL):
+            if (path != template and not other.startswith(".")) or (
+                    other.startswith(".partial-") and os.stat(path).st_mtime < time.time() - STALE_PARTIAL):
                 shutil.rmtree(path)
     logger.debug("saved Firefox's warm-start cache in %s", template)
     return True
