@@ -24,7 +24,7 @@ from xfinity_usage.pages import origin
 from xfinity_usage.session import save_cookies
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, Fault
 
-from .fixtures_browsers import share_warm_start
+from .fixtures_browsers import ENGINES, share_warm_start
 from .proctools import MARKER_ENV, assert_no_new_browser_processes
 from .proctools import browser_processes as _all_browser_processes
 
@@ -69,8 +69,10 @@ def saved_session(site, tmp_path):
     return str(path)
 
 
+@pytest.mark.parametrize("browser_name", ENGINES)
 def test_demo_in_each_browser(browser_name, cli_env, tmp_path):
-    """The demo in each browser, leaving nothing behind; the default one (firefox-headless) without ``-b``."""
+    """The demo in each engine, leaving nothing behind; the default one (firefox-headless) without ``-b``.
+    (A windowed browser's start: test_browsers.py; its sign-ins: test_e2e_flow.py's matrix.)"""
     default = browser_name == DEFAULT_BROWSER
     args = ["--demo", "-v"] if default else ["--demo", "-b", browser_name]
     with assert_no_new_browser_processes():

@@ -117,7 +117,7 @@ def test_short_tmpdir_is_kept(tmp_path, monkeypatch):
         os.rmdir(short)
 
 
-@pytest.mark.parametrize("name", ["chrome-headless", "firefox-headless"])
+@pytest.mark.parametrize("name", ["chrome-headless"])  # Chromium's singleton socket is what a long TMPDIR breaks
 def test_reads_the_site_with_a_long_tmpdir(name, long_tmpdir, tmp_path):
     env = cli_env(tmp_path, TMPDIR=long_tmpdir)
     proc = subprocess.run([sys.executable, "-m", "xfinity_usage", "--demo", "-b", name],
