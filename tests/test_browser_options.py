@@ -107,6 +107,7 @@ def test_windowed_firefox_has_no_headless_switch_and_the_anti_bot_preferences(fi
     assert not (tmp_path / "cache" / "xfinity-usage" / warmstart.FIREFOX_DIR).exists()
     assert "-headless" not in options.arguments and "-width=1024" in options.arguments
     assert options.preferences["dom.webdriver.enabled"] is False
+    assert options.preferences["fission.autostart"] is False
     assert "webSocketUrl" not in options.to_capabilities()
 
 

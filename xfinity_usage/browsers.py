@@ -535,6 +535,13 @@ FIREFOX_PREFS = {
     "devtools.jsonview.enabled": False,
 }
 
+#: One content process for the pages and none started ahead: a run visits one site and throws the
+#: profile away, and a sign-in then costs about a fifth less CPU (benchmarks/signin.py).
+FIREFOX_LEAN_PREFS = {
+    "fission.autostart": False,
+    "dom.ipc.processPrelaunch.enabled": False,
+}
+
 #: The crash reporter off: Firefox then writes no minidump at all. (Not ``MOZ_CRASHREPORTER=0``:
 #: Firefox only asks whether that variable is non-empty, and geckodriver sets it to 1 anyway.)
 FIREFOX_ENV = {"MOZ_CRASHREPORTER_DISABLE": "1"}
@@ -552,7 +559,7 @@ def _start_firefox(run: _Run, driver: str, binary: str, headless: bool, network_
     options.add_argument(run.profile)
     options.add_argument(f"-width={WINDOW_SIZE[0]}")
     options.add_argument(f"-height={WINDOW_SIZE[1]}")
-    for key, value in FIREFOX_PREFS.items():
+    for key, value in {**FIREFOX_PREFS, **FIREFOX_LEAN_PREFS}.items():
         options.set_preference(key, value)
     options.set_preference("browser.tabs.crashReporting.sendReport", False)  # never send a crashed tab's report
     options.accept_insecure_certs = False
