@@ -90,6 +90,8 @@ def test_headless_chrome_presents_the_windowed_user_agent(chrome):
         pass
     arguments = chrome.starts[0]["options"].arguments
     assert "--headless=new" in arguments and f"--user-agent={UA}" in arguments
+    assert [a for a in arguments if a.startswith("--disable-features=")] == [  # Chromium honours only one
+        "--disable-features=SpareRendererForSitePerProcess,BackForwardCache"]
 
 
 def test_chrome_is_never_warm_started(chrome, tmp_path):
@@ -108,6 +110,7 @@ def test_windowed_firefox_has_no_headless_switch_and_the_anti_bot_preferences(fi
     assert "-headless" not in options.arguments and "-width=1024" in options.arguments
     assert options.preferences["dom.webdriver.enabled"] is False
     assert options.preferences["fission.autostart"] is False
+    assert options.preferences["browser.sessionhistory.max_total_viewers"] == 0
     assert "webSocketUrl" not in options.to_capabilities()
 
 
