@@ -17,7 +17,8 @@ UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chr
 
 
 class Recorder:
-    """Stands in for a WebDriver class: records each start's options and the profile's files then."""
+    """Stands in for a WebDriver class: records each start's options and the profile's files then.
+    The browser it gives writes a startup cache and a cookie database into its profile when it quits."""
 
     def __init__(self, fail: int = 0):
         self.starts: list = []
@@ -31,11 +32,14 @@ class Recorder:
         if self.fail:
             self.fail -= 1
             raise WebDriverException("the browser exited at once")
-        return FakeBrowser()
+        return FakeBrowser(profile)
 
 
 class FakeBrowser:
     capabilities: dict = {}
+
+    def __init__(self, profile):
+        self.profile = profile
 
     def execute_script(self, script):
         return "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/156.0.0.0"
@@ -50,7 +54,10 @@ class FakeBrowser:
         pass
 
     def quit(self):
-        pass
+        os.makedirs(os.path.join(self.profile, "startupCache"))
+        for name in ("cookies.sqlite", "compatibility.ini"):
+            with open(os.path.join(self.profile, name), "w") as handle:
+                handle.write(name)
 
 
 @pytest.fixture
@@ -130,6 +137,18 @@ def test_firefox_profile_holds_the_template_before_firefox_starts(firefox, tmp_p
     with browsers.open_browser("firefox"):
         pass
     assert [start["files"] for start in firefox.starts] == [["compatibility.ini", "extensions.json", "startupCache"]]
+
+
+def test_the_first_firefox_start_makes_the_template_from_a_blank_start_first(firefox, tmp_path):
+    """No template: a blank headless Firefox starts and quits; what it wrote that is kept (not its
+    cookie database) becomes the template, and the run's profile starts with it."""
+    with browsers.open_browser("firefox"):
+        pass
+    blank, run = firefox.starts
+    assert "-headless" in blank["options"].arguments and blank["files"] == []
+    assert "-headless" not in run["options"].arguments
+    assert sorted(os.listdir(template_of(tmp_path))) == ["compatibility.ini", "startupCache"]
+    assert run["files"] == ["compatibility.ini", "startupCache"]
 
 
 def test_a_failed_template_build_costs_only_the_warm_start(firefox, tmp_path):

@@ -1,6 +1,7 @@
 """Session reuse end to end: the warm path, expiry, bad cookie files, TLS verification."""
 import json
 import os
+import pathlib
 import ssl
 import stat
 import subprocess
@@ -13,6 +14,7 @@ from xfinity_usage.session import SessionExpired, fetch_usage
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
 from .fixtures_clients import in_shared_browser
+from .test_e2e_cli import saved_session
 
 # The cold runs sign in with the session's running browser (fresh cookies each time).
 pytestmark = [pytest.mark.e2e, in_shared_browser]
@@ -101,8 +103,9 @@ def test_corrupt_or_foreign_cookie_file_is_ignored_and_replaced(site, tmp_path, 
 
 
 def test_cookies_for_other_sites_are_never_sent(site, tmp_path, client):
-    cookie_file = tmp_path / "cookies.json"
-    client(site, cookie_file).run()
+    """A saved session (made by the simulated site: what a browser saves is the warm-run test's) with
+    a cookie of another site added: only the site's own cookies go out."""
+    cookie_file = pathlib.Path(saved_session(site, tmp_path))
     data = json.loads(cookie_file.read_text())
     data["cookies"].append({"name": "other_site", "value": "secret", "domain": "example.com", "path": "/"})
     cookie_file.write_text(json.dumps(data))
@@ -113,6 +116,7 @@ def test_cookies_for_other_sites_are_never_sent(site, tmp_path, client):
     sent = [r[3] for r in site.requests]
     assert sent and all("other_site" not in (h.get("Cookie") or h.get("cookie") or "") for h in sent)
     assert any("s_sess=" in (h.get("Cookie") or h.get("cookie") or "") for h in sent)
+    assert site.password_submissions == 0
 
 
 @pytest.fixture

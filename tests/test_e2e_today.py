@@ -81,11 +81,11 @@ def test_moved_account_in_phantomjs_is_a_clear_error(make_site, tmp_path):
 
 def test_moved_account_skips_the_saved_session(make_site, tmp_path):
     site = make_site(scenario="moved")
-    first = client(site, "chrome-headless", tmp_path, reuse_session=True)
+    first = client(site, "firefox-headless", tmp_path, reuse_session=True)
     assert first.read().used == 424.0 and first.served_by == "browser"
     assert os.path.exists(first.cookie_file) and os.path.exists(moved_marker(first.cookie_file))
     before = len(site.requests)
-    again = client(site, "chrome-headless", tmp_path, reuse_session=True)
+    again = client(site, "firefox-headless", tmp_path, reuse_session=True)
     assert again.read().used == 424.0 and again.served_by == "browser"
     # the saved session went straight to the browser: not one call to the customer site's APIs
     assert customer_api_calls(site) == [] and len(site.requests) > before

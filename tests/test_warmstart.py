@@ -121,17 +121,19 @@ def test_cannot_save_where_a_file_is_in_the_way(tmp_path):
 
 
 @pytest.mark.e2e
-def test_first_firefox_start_makes_the_template_from_a_blank_profile(isolated, tmp_path, monkeypatch, caplog):
-    """An empty cache: one blank headless Firefox is started and quit first, its caches are kept,
-    and the run's own profile starts with them (warm_start=False: tests/test_browser_options.py)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_a_real_firefox_start_is_seeded_from_a_template_of_kept_caches(isolated, xdg_cache, caplog):
+    """In the run's cache (tests/fixtures_browsers.py's xdg_cache, empty at the start of a run), this
+    start or an earlier one made the template from a blank Firefox: Firefox's caches, nothing else,
+    and this run's profile started with them. (The order of the blank start, the copy and the run's
+    start, and warm_start=False: tests/test_browser_options.py.)"""
     cwd, tmp = isolated
     caplog.set_level(logging.DEBUG, logger="xfinity_usage")
     with assert_no_new_browser_processes():
         with open_browser("firefox-headless") as driver:
             profile = driver.capabilities["moz:profile"]
             driver.get("about:blank")
-    template = warmstart.template_path(find_browser("firefox-headless"), str(tmp_path / "cache" / "xfinity-usage"))
+    template = warmstart.template_path(find_browser("firefox-headless"))
+    assert template.startswith(str(xdg_cache) + "/")
     kept = set(os.listdir(template))
     assert {"startupCache", "compatibility.ini", "extensions.json"} <= kept <= set(warmstart.KEPT)
     assert os.listdir(os.path.join(template, "startupCache"))
