@@ -60,23 +60,24 @@ class FakeBrowser:
                 handle.write(name)
 
 
-@pytest.fixture
-def chrome(monkeypatch, tmp_path):
+def recording(monkeypatch, tmp_path, webdriver_class):
+    """A recorder in place of ``webdriver.<webdriver_class>``, with a private cache and a display."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("DISPLAY", ":99")
     recorder = Recorder()
-    monkeypatch.setattr(webdriver, "Chrome", recorder)
-    monkeypatch.setattr(browsers, "_chrome_user_agent", lambda binary: UA)
+    monkeypatch.setattr(webdriver, webdriver_class, recorder)
     return recorder
+
+
+@pytest.fixture
+def chrome(monkeypatch, tmp_path):
+    monkeypatch.setattr(browsers, "_chrome_user_agent", lambda binary: UA)
+    return recording(monkeypatch, tmp_path, "Chrome")
 
 
 @pytest.fixture
 def firefox(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setenv("DISPLAY", ":99")
-    recorder = Recorder()
-    monkeypatch.setattr(webdriver, "Firefox", recorder)
-    return recorder
+    return recording(monkeypatch, tmp_path, "Firefox")
 
 
 def template_of(tmp_path):

@@ -103,17 +103,22 @@ def building(template: str, wait: float = BUILD_WAIT) -> Iterator[bool]:
         os.close(fd)  # and with it the lock
 
 
+def _copy_kept(source_dir: str, target_dir: str) -> None:
+    """Copy the files and directories named in :data:`KEPT` that ``source_dir`` has into ``target_dir``."""
+    for name in KEPT:
+        source = os.path.join(source_dir, name)
+        if os.path.isdir(source):
+            shutil.copytree(source, os.path.join(target_dir, name))
+        elif os.path.isfile(source):
+            shutil.copy2(source, os.path.join(target_dir, name))
+
+
 def seed(profile: str, template: str) -> bool:
     """Copy the template's files into the new, empty ``profile``; False if there is no template."""
     if not os.path.isdir(template):
         return False
     try:
-        for name in KEPT:
-            source = os.path.join(template, name)
-            if os.path.isdir(source):
-                shutil.copytree(source, os.path.join(profile, name))
-            elif os.path.isfile(source):
-                shutil.copy2(source, os.path.join(profile, name))
+        _copy_kept(template, profile)
     except OSError as exc:
         logger.debug("could not copy Firefox's warm-start cache from %s: %s", template, exc)
         return False
@@ -131,12 +136,7 @@ def save(blank_profile: str, template: str) -> bool:
     ensure_private_dir(parent)
     partial = tempfile.mkdtemp(prefix=".partial-", dir=parent)
     try:
-        for name in KEPT:
-            source = os.path.join(blank_profile, name)
-            if os.path.isdir(source):
-                shutil.copytree(source, os.path.join(partial, name))
-            elif os.path.isfile(source):
-                shutil.copy2(source, os.path.join(partial, name))
+        _copy_kept(blank_profile, partial)
         if not os.path.isdir(os.path.join(partial, "startupCache")):
             logger.debug("Firefox wrote no startup cache: no warm-start template saved")
             return False
