@@ -152,6 +152,16 @@ def test_the_first_firefox_start_makes_the_template_from_a_blank_start_first(fir
     assert run["files"] == ["compatibility.ini", "startupCache"]
 
 
+def test_a_lock_that_cannot_be_taken_costs_only_the_warm_start(firefox, tmp_path, monkeypatch):
+    def no_lock(template, wait=0):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(warmstart, "building", no_lock)
+    with browsers.open_browser("firefox-headless"):
+        pass
+    assert [start["files"] for start in firefox.starts] == [[]]  # no blank start, a cold run
+
+
 def test_a_failed_template_build_costs_only_the_warm_start(firefox, tmp_path):
     """The blank start fails: no template, and the run's own start goes on (cold)."""
     firefox.fail = 1
