@@ -22,7 +22,8 @@ WINDOWED = ("firefox", "chrome")
 #: One browser per engine: a windowed browser runs the same engine, network stack and driver as its
 #: headless twin, so tests of what a page, a network error or a signal does run in these three.
 #: The windowed ones run where the window matters (tests/test_browsers.py's clean start), in the
-#: scenario matrix of tests/test_e2e_flow.py and in the CLI's demo (tests/test_e2e_cli.py).
+#: WebDriver calls and certificate checks of each browser, the scenario matrix of
+#: tests/test_e2e_flow.py and the app's sign-in (tests/test_e2e_app.py).
 ENGINES = ("chrome-headless", "firefox-headless", "phantomjs")
 
 
