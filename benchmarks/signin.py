@@ -18,23 +18,24 @@ process that ended in the runs is counted in its reaper's children ticks, under
 the reaper's kind. "python" is this process: the client and the threads of the
 simulated site and of the pool's blank page. Kinds: comm, plus Chromium's --type.
 
-Seen on 2026-11-29 (defaults; a shared machine, other sessions' browsers running; a run
-minutes earlier gave 1.05 CPU-s and 0.77 s for firefox-headless, 2.19 and 1.59 for chrome-headless):
+Seen on 2026-11-29 with the lean browser options and PhantomJS's new connection per command
+(before them: firefox-headless 0.96 s and 1.31 CPU-s, chrome-headless 1.69 s and 2.34,
+phantomjs 2.25 s and 0.34; the figures move by 10-20 % between runs on this machine):
 
     machine: AMD EPYC, 2 CPUs, Linux 6.18.44-fc-v782, Python 3.11.7
     firefox, chrome (windowed): skipped, no DISPLAY
-    firefox-headless, per sign-in: 0.96 s wall; CPU-s: browser+driver 1.31, python 0.10 (13 processes; 4 started, 2 ended in the runs)
-          0.87  firefox-esr
-          0.25  Isolated Web Co
-          0.11  forkserver
-          0.04  Web Content
-    chrome-headless, per sign-in: 1.69 s wall; CPU-s: browser+driver 2.34, python 0.10 (13 processes; 5 started, 2 ended in the runs)
-          1.00  chromium
-          0.44  chromium:renderer
-          0.34  chromium:zygote
-          0.26  chromium:gpu-process
-    phantomjs, per sign-in: 2.25 s wall; CPU-s: browser+driver 0.34, python 0.12 (1 processes; 0 started, 0 ended in the runs)
-          0.34  phantomjs-67932
+    firefox-headless, per sign-in: 0.81 s wall; CPU-s: browser+driver 1.06, python 0.09 (9 processes; 0 started, 0 ended in the runs)
+          0.78  firefox-esr
+          0.23  Web Content
+          0.02  WebExtensions
+          0.02  geckodriver_lin
+    chrome-headless, per sign-in: 1.33 s wall; CPU-s: browser+driver 1.79, python 0.08 (9 processes; 0 started, 0 ended in the runs)
+          0.82  chromium
+          0.52  chromium:renderer
+          0.19  chromedriver
+          0.19  chromium:gpu-process
+    phantomjs, per sign-in: 0.54 s wall; CPU-s: browser+driver 0.30, python 0.10 (1 processes; 0 started, 0 ended in the runs)
+          0.30  phantomjs-67932
 """
 from __future__ import annotations
 
