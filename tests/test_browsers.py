@@ -19,7 +19,6 @@ from xfinity_usage import browsers
 from xfinity_usage.browsers import BROWSERS, DEFAULT_BROWSER, find_driver, open_browser
 from xfinity_usage.errors import BrowserError
 
-from .fixtures_browsers import WINDOWED
 from .proctools import (
     MARKER_ENV,
     assert_no_new_browser_processes,
