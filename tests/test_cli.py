@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+from .fakeclient import fake_client
+from xfinity_usage.sinks.graphite import GraphiteSink
 from xfinity_usage import cli, errors
 from xfinity_usage.cli import Environment, build_parser, main
 from xfinity_usage.errors import ExitCode
@@ -46,7 +48,7 @@ def test_version_imports_no_selenium():
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n    main(['-h'])\n"
             "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.site', "
             "'xfinity_usage.phantomjs', 'urllib3', 'xfinity_usage.mqtt', 'xfinity_usage.prometheus', "
-            "'xfinity_usage.loop', 'xfinity_usage.reading', 'ssl', 'paho', 'prometheus_client'))]\n"
+            "'xfinity_usage.loop', 'xfinity_usage.pipeline', 'xfinity_usage.reading', 'ssl', 'paho', 'prometheus_client'))]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -90,7 +92,7 @@ def test_each_error_one_line_and_its_exit_code(monkeypatch, exc_class):
     def fail(args, env):
         raise exc_class("what happened; what to do")
 
-    monkeypatch.setattr(cli, "_fetch", fail)
+    fake_client(monkeypatch, fail)
     code, out, err = run_cli([], {"XFINITY_USER": "user@example.com", "XFINITY_PASSWORD": "pw-123456"})
     assert code == exc_class.exit_code
     hint = "; check XFINITY_USER and XFINITY_PASSWORD" if exc_class is errors.BadCredentialsError else ""
@@ -110,7 +112,7 @@ def test_unexpected_error_is_one_line_with_traceback_only_at_vv(monkeypatch):
     def boom(args, env):
         raise RuntimeError("kaput")
 
-    monkeypatch.setattr(cli, "_fetch", boom)
+    fake_client(monkeypatch, boom)
     code, out, err = run_cli([], {})
     assert code == ExitCode.ERROR and err.count("\n") == 1 and "Traceback" not in err
     code, out, err = run_cli(["-vv"], {})
@@ -118,7 +120,7 @@ def test_unexpected_error_is_one_line_with_traceback_only_at_vv(monkeypatch):
 
 
 def test_human_and_json_output(monkeypatch):
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
+    fake_client(monkeypatch, lambda args, env: READING)
     assert run_cli([])[1] == "Used 224 of 1229 GB this month.\n"
     import json
 
@@ -127,9 +129,9 @@ def test_human_and_json_output(monkeypatch):
 
 def test_json_and_graphite_both_happen(monkeypatch):
     sent = []
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
-    monkeypatch.setattr(cli, "_push", lambda args, reading, report: sent.append(
-        (args.graphite_host, args.graphite_port, args.graphite_prefix, reading)))
+    fake_client(monkeypatch, lambda args, env: READING)
+    monkeypatch.setattr(GraphiteSink, "publish", lambda sink, reading, report: sent.append(
+        (sink.host, sink.port, sink.prefix, reading)))
     code, out, err = run_cli(["-j", "-g", "-H", "10.9.9.9", "-P", "2004", "-p", "home"])
     assert code == 0 and out.startswith("{")
     assert sent == [("10.9.9.9", 2004, "home", READING)]
@@ -137,8 +139,8 @@ def test_json_and_graphite_both_happen(monkeypatch):
 
 def test_graphite_entry_point_implies_graphite(monkeypatch):
     sent = []
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: READING)
-    monkeypatch.setattr(cli, "_push", lambda args, reading, report: sent.append(reading))
+    fake_client(monkeypatch, lambda args, env: READING)
+    monkeypatch.setattr(GraphiteSink, "publish", lambda sink, reading, report: sent.append(reading))
     assert cli.main_graphite(["--no-history"], Environment({}, io.StringIO(), io.StringIO())) == 0
     assert sent == [READING]
 
@@ -147,7 +149,7 @@ def test_secrets_masked_in_errors(monkeypatch):
     def leak(args, env):
         raise errors.SiteChangedError("page said hunter2-password")
 
-    monkeypatch.setattr(cli, "_fetch", leak)
+    fake_client(monkeypatch, leak)
     code, out, err = run_cli(["-vv"], {"XFINITY_USER": "u", "XFINITY_PASSWORD": "hunter2-password"})
     assert "hunter2-password" not in err and "********" in err
 
@@ -175,7 +177,7 @@ def history_env(monkeypatch, tmp_path):
 
     now = time.time()
     series = [reading_at(now - 86400 * 1.5, 300.0), reading_at(now - 3600, 330.0)]
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: series.pop(0))
+    fake_client(monkeypatch, lambda args, env: series.pop(0))
     return ["--history-db", str(tmp_path / "h" / "history.sqlite3")]
 
 
@@ -218,7 +220,7 @@ def test_nagios_unknown_on_failure(monkeypatch):
     def fail(args, env):
         raise errors.SiteUnavailableError("site down; try again later")
 
-    monkeypatch.setattr(cli, "_fetch", fail)
+    fake_client(monkeypatch, fail)
     code, out, err = run_cli(["--warn", "80", "--crit", "90"])
     assert code == 3 and out.startswith("XFINITY USAGE UNKNOWN - site unavailable: site down")
 

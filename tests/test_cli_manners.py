@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from xfinity_usage import cli, errors
+from .fakeclient import fake_client
+from xfinity_usage import cli, errors, runs
 from xfinity_usage.cli import Environment, main
 from xfinity_usage.errors import ExitCode
 from xfinity_usage.history import HistoryStore
@@ -46,7 +47,7 @@ def never_fetch(args, env):
 @pytest.mark.parametrize("argv", [["--retries", "-1"], ["--retries", "x"], ["--timeout", "0"],
                                   ["--timeout", "-5"], ["--timeout", "inf"], ["-P", "0"], ["-P", "70000"]])
 def test_bad_numbers_are_refused_at_parse_time(monkeypatch, argv):
-    monkeypatch.setattr(cli, "_fetch", never_fetch)
+    fake_client(monkeypatch, never_fetch)
     code, out, err = run_cli(argv, {"XFINITY_USER": "u", "XFINITY_PASSWORD": "p"})
     assert code == ExitCode.USAGE and out == ""
     assert "error: argument" in err and argv[0] in err
@@ -60,7 +61,7 @@ def test_zero_retries_is_allowed():
 
 
 def test_history_is_checked_before_any_sign_in(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_fetch", never_fetch)
+    fake_client(monkeypatch, never_fetch)
     locked = tmp_path / "ro"
     locked.mkdir()
     locked.chmod(0o500)
@@ -79,7 +80,7 @@ def test_history_is_checked_before_any_sign_in(monkeypatch, tmp_path):
 def test_broken_history_without_report_warns_and_reads(monkeypatch, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: reading_at(time.time(), 10.0))
+    fake_client(monkeypatch, lambda args, env: reading_at(time.time(), 10.0))
     code, out, err = run_cli(["--history-db", str(blocker / "h.sqlite3")])
     assert code == 0 and out == "Used 10 of 1229 GB this month.\n"
     assert err.startswith("xfinity-usage: warning: history not recorded: ")
@@ -97,7 +98,7 @@ def stored_history(tmp_path, readings):
 
 
 def test_offline_report_needs_no_credentials_and_says_its_age(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_fetch", never_fetch)
+    fake_client(monkeypatch, never_fetch)
     now = time.time()
     db = stored_history(tmp_path, [reading_at(now - 4 * 3600, 100.0), reading_at(now - 3 * 3600 - 60, 110.0)])
     code, out, err = run_cli(["--report", "--offline", "--history-db", db], {})
@@ -107,7 +108,7 @@ def test_offline_report_needs_no_credentials_and_says_its_age(monkeypatch, tmp_p
 
 
 def test_offline_check_and_json(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_fetch", never_fetch)
+    fake_client(monkeypatch, never_fetch)
     db = stored_history(tmp_path, [reading_at(time.time() - 60, 1200.0)])
     code, out, _ = run_cli(["--offline", "--warn", "80", "--crit", "99", "--on", "used", "--history-db", db, "-j"])
     document = json.loads(out)
@@ -116,13 +117,13 @@ def test_offline_check_and_json(monkeypatch, tmp_path):
 
 
 def test_offline_needs_a_report_or_a_check(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_fetch", never_fetch)
+    fake_client(monkeypatch, never_fetch)
     code, _, err = run_cli(["--offline", "--history-db", str(tmp_path / "h.sqlite3")])
     assert code == ExitCode.USAGE and "--offline needs --report or --warn/--crit" in err
 
 
 def test_offline_with_an_empty_history(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_fetch", never_fetch)
+    fake_client(monkeypatch, never_fetch)
     code, out, _ = run_cli(["--offline", "--report", "--history-db", str(tmp_path / "new.sqlite3")])
     assert code == 0 and "no readings yet" in out
 
@@ -131,13 +132,13 @@ def test_offline_with_an_empty_history(monkeypatch, tmp_path):
 
 
 def test_check_mode_parse_error_is_unknown(monkeypatch):
-    monkeypatch.setattr(cli, "_fetch", never_fetch)
+    fake_client(monkeypatch, never_fetch)
     code, out, err = run_cli(["--warn", "lots"])
     assert code == 3 and out.startswith("XFINITY USAGE UNKNOWN - ") and "--warn" in err
 
 
 def test_check_mode_json_is_one_document(monkeypatch):
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: reading_at(time.time(), 100.0))
+    fake_client(monkeypatch, lambda args, env: reading_at(time.time(), 100.0))
     code, out, _ = run_cli(["--no-history", "--warn", "80", "--crit", "90", "-j"])
     document = json.loads(out)
     assert code == 0 and document["state"] == "OK" and document["reading"]["used"] == 100.0
@@ -145,7 +146,7 @@ def test_check_mode_json_is_one_document(monkeypatch):
 
 
 def test_unlimited_plan_is_ok_with_a_note(monkeypatch):
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: reading_at(time.time(), 100.0, total=None))
+    fake_client(monkeypatch, lambda args, env: reading_at(time.time(), 100.0, total=None))
     code, out, _ = run_cli(["--no-history", "--warn", "80", "--crit", "90"])
     assert code == 0 and out.startswith("XFINITY USAGE OK - unlimited plan")
 
@@ -173,7 +174,7 @@ def test_broken_pipe_gives_the_closed_pipe_code(monkeypatch):
         def write(self, text):
             raise BrokenPipeError(32, "Broken pipe")
 
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: reading_at(time.time(), 1.0))
+    fake_client(monkeypatch, lambda args, env: reading_at(time.time(), 1.0))
     err = io.StringIO()
     code = main(["--no-history", "-j"], Environment({}, Closed(), err))
     assert code == ExitCode.CLOSED_PIPE == 141 and err.getvalue() == ""
@@ -195,7 +196,7 @@ def test_progress_line_on_a_terminal_only(monkeypatch):
         logging.getLogger("xfinity_usage.sources").info("not progress")
         return reading_at(time.time(), 5.0)
 
-    monkeypatch.setattr(cli, "_fetch", fetch)
+    fake_client(monkeypatch, fetch)
     err = Tty()
     assert main(["--no-history"], Environment({}, io.StringIO(), err)) == 0
     assert err.getvalue() == "\r\033[Ksigning in\u2026\r\033[K"
@@ -212,13 +213,13 @@ def test_verbose_lines_are_sentences_and_warnings_have_the_tools_style(monkeypat
         logging.getLogger("xfinity_usage.client").warning("could not save cookies")
         return reading_at(time.time(), 5.0)
 
-    monkeypatch.setattr(cli, "_fetch", fetch)
+    fake_client(monkeypatch, fetch)
     _, _, err = run_cli(["--no-history", "-v"])
     assert err == "usage read by the session source\nxfinity-usage: warning: could not save cookies\n"
 
 
 def test_a_fresh_history_does_not_announce_migrations(monkeypatch, tmp_path):
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: reading_at(time.time(), 5.0))
+    fake_client(monkeypatch, lambda args, env: reading_at(time.time(), 5.0))
     _, _, err = run_cli(["-v", "--history-db", str(tmp_path / "fresh.sqlite3")])
     assert "migrating" not in err
 
@@ -233,7 +234,7 @@ def test_wrong_password_names_the_password_file(monkeypatch, tmp_path):
     def fail(args, env):
         raise errors.BadCredentialsError("Xfinity rejected the Xfinity ID or password")
 
-    monkeypatch.setattr(cli, "_fetch", fail)
+    fake_client(monkeypatch, fail)
     code, _, err = run_cli(["--no-history"], {"XFINITY_USER": "u", "XFINITY_PASSWORD_FILE": str(secret)})
     assert code == ExitCode.BAD_CREDENTIALS
     assert f"check XFINITY_USER and the file in XFINITY_PASSWORD_FILE ({secret})" in err
@@ -247,7 +248,7 @@ def test_a_short_password_does_not_mangle_logs(monkeypatch):
         logging.getLogger("xfinity_usage.client").info("xfinity_usage.client typed x into the form")
         return reading_at(time.time(), 5.0)
 
-    monkeypatch.setattr(cli, "_fetch", fetch)
+    fake_client(monkeypatch, fetch)
     _, _, err = run_cli(["--no-history", "-v"], {"XFINITY_USER": "u", "XFINITY_PASSWORD": "x"})
     assert "xfinity_usage.client typed ******** into the form" in err
 
@@ -276,7 +277,7 @@ def test_site_urls_takes_the_line_the_simulator_prints(tmp_path, monkeypatch):
     line = {"scenario": "normal", "urls": {"HOME_URL": "http://127.0.0.1:1/"}, "username": "u", "password": "p"}
     path = tmp_path / "site.json"
     path.write_text(json.dumps(line))
-    assert cli._site_urls(str(path)) == {"HOME_URL": "http://127.0.0.1:1/"}
+    assert runs.site_urls(str(path)) == {"HOME_URL": "http://127.0.0.1:1/"}
 
 
 def test_simulator_help_lists_scenarios_and_a_busy_port_is_one_line():

@@ -5,6 +5,8 @@ import random
 
 import pytest
 
+from xfinity_usage.locks import file_lock
+
 from xfinity_usage import loop as L
 from xfinity_usage.errors import (AccessDeniedError, BadCredentialsError, LockedError, SiteUnavailableError)
 from xfinity_usage.reading import Reading
@@ -130,13 +132,34 @@ def test_request_stop_before_the_next_run():
 
 
 def test_second_process_on_the_same_account_is_refused(tmp_path):
-    path = str(tmp_path / "cookies.json.lock")
-    with L.AccountLock(path):
-        with pytest.raises(LockedError, match="already runs for this account") as caught:
-            L.AccountLock(path).acquire()
-        assert caught.value.exit_code == 14
-    with L.AccountLock(path):  # released: free again
-        pass
+    import subprocess
+    import sys
+
+    from xfinity_usage.runs import hold_account
+
+    class Client:
+        lock_path = str(tmp_path / "cookies.json.lock")
+
+        def account_lock(self):
+            return file_lock(self.lock_path)
+
+    other = ("import sys\nfrom xfinity_usage.locks import file_lock\nfrom xfinity_usage.runs import hold_account\n"
+             "class C:\n    def account_lock(self): return file_lock(sys.argv[1])\n"
+             "try:\n    hold_account(C()).__enter__()\nexcept Exception as exc:\n"
+             "    print(exc.exit_code, exc)\nelse:\n    print('held')\n")
+
+    def second_process():
+        done = subprocess.run([sys.executable, "-c", other, Client.lock_path], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    with hold_account(Client()):
+        with hold_account(Client()):  # this process again (the token refresh): re-entrant
+            pass
+        said = second_process()
+        assert said.startswith("14 another xfinity-usage --interval process (pid ")
+        assert "already runs for this account" in said
+    assert second_process() == "held\n"  # released: free again
 
 
 def test_interval_refuses_one_shot_options():

@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from .fakeclient import fake_client
 from xfinity_usage import prometheus as prom
 from xfinity_usage.errors import ConfigError
 from xfinity_usage.reading import Reading
@@ -135,7 +136,7 @@ def test_a_failed_one_shot_run_marks_the_textfile_down(tmp_path, monkeypatch):
     from xfinity_usage.errors import SiteUnavailableError
 
     path = tmp_path / "xfinity.prom"
-    monkeypatch.setattr(cli, "_fetch", lambda args, env: reading())
+    fake_client(monkeypatch, lambda args, env: reading())
     env = {"XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     assert main(["--no-history", "--prometheus-textfile", str(path)], Environment(env, io.StringIO(),
                                                                                   io.StringIO())) == 0
@@ -144,7 +145,7 @@ def test_a_failed_one_shot_run_marks_the_textfile_down(tmp_path, monkeypatch):
     def fail(args, env):
         raise SiteUnavailableError("site down")
 
-    monkeypatch.setattr(cli, "_fetch", fail)
+    fake_client(monkeypatch, fail)
     err = io.StringIO()
     assert main(["--no-history", "--prometheus-textfile", str(path)], Environment(env, io.StringIO(), err)) == 6
     metrics = values(path.read_text())

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 import time
 
 import pytest
@@ -106,8 +108,10 @@ def test_a_template_is_made_by_one_run_at_a_time(tmp_path):
     assert warmstart.can_save(str(template))
     with warmstart.building(str(template)) as needed:
         assert needed
-        with warmstart.building(str(template), wait=0.2) as meanwhile:  # another run: the lock is held
-            assert meanwhile is False
+        other = ("import sys; from xfinity_usage import warmstart\n"
+                 "with warmstart.building(sys.argv[1], wait=0.2) as meanwhile: print(meanwhile)")
+        done = subprocess.run([sys.executable, "-c", other, str(template)], capture_output=True, text=True)
+        assert done.stdout == "False\n", done.stderr  # another run: the lock is held
         assert warmstart.save(str(blank_profile(tmp_path / "blank")), str(template))
     with warmstart.building(str(template), wait=0) as needed:  # the next run: made already
         assert needed is False

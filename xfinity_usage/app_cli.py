@@ -8,18 +8,19 @@ the pasted code are added to the run's masked strings as soon as known.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import tempfile
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
 from . import options
 from .errors import ConfigError
 from .retry import Deadline
 
 if TYPE_CHECKING:
-    from .cli import Environment
-    from .reading import Reading
+    from .client import XfinityUsage
+    from .environment import Environment
 
 #: Browsers the sign-in opens a window in (the others print the address instead).
 WINDOWED = ("chrome", "firefox")
@@ -67,8 +68,6 @@ def _ask_in_browser(args: argparse.Namespace, env: "Environment", deadline: Dead
 
 def _sign_in(args: argparse.Namespace, env: "Environment", token_file: str, secret: str,
              urls: Optional[Mapping[str, str]], ask: Optional[Callable[[str], str]] = None) -> None:
-    import contextlib
-
     from .app import sign_in
 
     deadline = Deadline(max(args.timeout, SIGN_IN_SECONDS))
@@ -80,7 +79,7 @@ def _sign_in(args: argparse.Namespace, env: "Environment", token_file: str, secr
     env.stderr.write(f"signed in the way the Xfinity app does; the tokens are in {token_file}\n")
 
 
-def _remember_saved(env: "Environment", token_file: str) -> None:
+def remember_saved(env: "Environment", token_file: str) -> None:
     """Mask the saved tokens (and secret) in this run's logs and errors too."""
     from .tokens import TokenFile
 
@@ -91,27 +90,22 @@ def _remember_saved(env: "Environment", token_file: str) -> None:
     env.secrets.extend([tokens.access_token, tokens.refresh_token, tokens.id_token, secret])
 
 
-def read_app(args: argparse.Namespace, env: "Environment", common: dict, token_file: str,
-             urls: Optional[Mapping[str, str]]) -> "Reading":
-    """``--source app`` (or auto with a token file), after ``--app-sign-in`` when asked."""
-    from .client import XfinityUsage
-
+def sign_in_from_cli(args: argparse.Namespace, env: "Environment", token_file: str,
+                     urls: Optional[Mapping[str, str]]) -> str:
+    """``--app-sign-in``: sign in the way the app does and save the tokens; returns the client secret."""
     secret = read_client_secret(env.env)
     env.secrets.append(secret)
-    if args.app_sign_in:
-        if not secret:
-            raise ConfigError("--app-sign-in needs the app's client secret: set XFINITY_CLIENT_SECRET or "
-                              "XFINITY_CLIENT_SECRET_FILE")
-        _sign_in(args, env, token_file, secret, urls)
-    _remember_saved(env, token_file)
-    client = XfinityUsage(source="app", token_file=token_file, client_secret=secret or None, urls=urls,
-                          cookie_file=args.cookie_file or os.path.join(os.path.dirname(token_file), "cookies.json"),
-                          **common)
-    return client.read()
+    if not secret:
+        raise ConfigError("--app-sign-in needs the app's client secret: set XFINITY_CLIENT_SECRET or "
+                          "XFINITY_CLIENT_SECRET_FILE")
+    _sign_in(args, env, token_file, secret, urls)
+    return secret
 
 
-def demo_app(args: argparse.Namespace, env: "Environment", common: dict) -> "Reading":
-    """``--demo --source app``: the whole sign-in and a reading against the simulated app, no input needed.
+@contextlib.contextmanager
+def demo_app_client(args: argparse.Namespace, env: "Environment", common: dict) -> Iterator["XfinityUsage"]:
+    """``--demo --source app``: the whole sign-in against the simulated app, no input needed, then
+    the client that reads from it (the simulated app lives as long as the block).
 
     With ``--app-sign-in -b chrome`` (or ``firefox``) the sign-in happens in that window (the
     demo account's ID and password are shown on stderr); otherwise the
@@ -129,9 +123,8 @@ def demo_app(args: argparse.Namespace, env: "Environment", common: dict) -> "Rea
         else:
             ask = app.user_sign_in
         _sign_in(args, env, token_file, app.client_secret, app.urls, ask)
-        client = XfinityUsage(source="app", token_file=token_file, urls=app.urls,
-                              cookie_file=os.path.join(tmp, "cookies.json"), **common)
-        return client.read()
+        yield XfinityUsage(source="app", token_file=token_file, urls=app.urls,
+                           cookie_file=os.path.join(tmp, "cookies.json"), **common)
 
 
-__all__ = ["demo_app", "read_app", "read_client_secret"]
+__all__ = ["demo_app_client", "read_client_secret", "remember_saved", "sign_in_from_cli"]

@@ -14,17 +14,18 @@ import json
 import logging
 import os
 import sys
-import time
 from typing import IO, TYPE_CHECKING, Mapping, Optional, Sequence
 
 from .browsers import BROWSERS, DEFAULT_BROWSER  # light: Selenium is imported only to start one
 from . import options
+from .environment import Environment
 from .errors import ConfigError, ExitCode, XfinityUsageError
+from .runs import check_mode, read_credentials  # noqa: F401 - read_credentials: callers of earlier versions
 from .secrets import mask
 from .version import __version__
 
 if TYPE_CHECKING:  # these load dateutil and sqlite3: keep --version cheap
-    from .history import HistoryStore
+    from .pipeline import Outcome
     from .reading import Reading
 
 logger = logging.getLogger(__name__)
@@ -65,10 +66,9 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help=f"{DEFAULT_BROWSER} (the default), firefox, chrome-headless, chrome, "
                         "or phantomjs (deprecated)")
     p.add_argument("-j", "--json", action="store_true", help="print the full reading as JSON")
-    p.add_argument("-g", "--graphite", action="store_true", help="send the reading to Graphite")
-    p.add_argument("-H", "--graphite-host", default="127.0.0.1", help="Graphite host (default: 127.0.0.1)")
-    p.add_argument("-P", "--graphite-port", type=options.port, default=2003, help="Graphite plaintext port (default: 2003)")
-    p.add_argument("-p", "--graphite-prefix", default="xfinity", help="Graphite metric prefix (default: xfinity)")
+    from . import sinks  # light: each sink's library loads only when it is used
+
+    sinks.add_arguments(p)  # 3.0.4's -g -H -P -p first, then each sink's group
     hist = p.add_argument_group("history, report and alerts")
     hist.add_argument("--history-db", metavar="PATH", default=None,
                       help="SQLite file of past readings (default: $XDG_DATA_HOME/xfinity-usage/history.sqlite3)")
@@ -85,8 +85,6 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                            "current figure")
     hist.add_argument("--offline", action="store_true",
                       help="--report or --warn/--crit from the history alone: no sign-in, no credentials")
-    hist.add_argument("--graphite-extra", action="store_true",
-                      help="also send the projection and per-device usage to Graphite")
     run = p.add_argument_group("run control")
     run.add_argument("--demo", action="store_true",
                      help="run against the built-in simulated Xfinity site (no account needed)")
@@ -116,9 +114,11 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                           "address")
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
     run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
-    from . import sinks  # MQTT, Prometheus and --interval: their own modules
-
-    sinks.add_arguments(p)
+    group = p.add_argument_group("long-running mode")
+    group.add_argument("--interval", type=options.positive, metavar="SECONDS",
+                       help="keep running: read every SECONDS (±10%% jitter) and feed every sink; one line "
+                            f"per run; SIGTERM/SIGINT stop it (at least {options.MIN_INTERVAL:g} s against "
+                            "the real site)")
     return p
 
 
@@ -211,151 +211,44 @@ def _remove_logging(handlers: list[logging.Handler]) -> None:
         root.removeHandler(handler)
 
 
-def read_credentials(env: Mapping[str, str]) -> tuple[str, str]:
-    """The username and password from the environment (or the password file)."""
-    user = env.get("XFINITY_USER", "")
-    password = options.secret_from_env(env, "XFINITY_PASSWORD")
-    if not user:
-        raise ConfigError("XFINITY_USER is not set; export your Xfinity ID as XFINITY_USER")
-    if not password:
-        raise ConfigError("XFINITY_PASSWORD (or XFINITY_PASSWORD_FILE) is not set; export your password")
-    return user, password
+def run(args: argparse.Namespace, env: Environment, prog: str = PROG) -> int:
+    """One run of the pipeline (or the ``--interval`` loop); returns the exit code.
 
-
-class Environment:
-    """What a run reads and writes outside itself; tests pass their own (httpie's pattern)."""
-
-    def __init__(self, env: Optional[Mapping[str, str]] = None, stdout: Optional[IO[str]] = None,
-                 stderr: Optional[IO[str]] = None, stdin: Optional[IO[str]] = None):
-        self.env = dict(os.environ if env is None else env)
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
-        self.stdin = stdin or sys.stdin
-        #: Strings masked in every log line and error message (filled in as they become known).
-        self.secrets: list[str] = []
-
-
-def _fetch(args: argparse.Namespace, env: Environment) -> Reading:
-    from .runs import open_reader
-
-    with open_reader(args, env) as (read, _lock):
-        return read()
-
-
-def _site_urls(path: Optional[str]) -> Optional[dict]:
-    if not path:
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            urls = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"cannot read --site-urls {path}: {exc}") from None
-    if isinstance(urls, dict) and isinstance(urls.get("urls"), dict):  # the line the simulator prints
-        urls = urls["urls"]
-    if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
-        raise ConfigError(f"--site-urls {path} must hold a JSON object of URL strings")
-    return urls
-
-
-def _push(args: argparse.Namespace, reading: Reading, report: Optional[dict]) -> None:
-    from .graphite import GraphiteClient
-
-    extra = None
-    if args.graphite_extra and report is not None:
-        unit = (report.get("units") or reading.units).lower()
-        extra = {f"device.{d['id']}_{unit}": d["usage"] for d in report.get("devices", [])
-                 if d.get("usage") is not None}
-        if report.get("projected") is not None:
-            extra[f"projected_{unit}"] = report["projected"]
-    GraphiteClient(args.graphite_host, args.graphite_port, args.graphite_prefix).send_reading(reading, extra=extra)
-    logger.info("sent the reading to Graphite at %s:%d", args.graphite_host, args.graphite_port)
-
-
-def _open_history(args: argparse.Namespace, env: Environment) -> Optional[HistoryStore]:
-    """The history store, opened before any sign-in; None when this run keeps no history.
-
-    A history that cannot be opened fails the run at once when the run
-    needs it (``--report``, ``--offline``), and is a warning otherwise.
+    The output goes to stdout before any sink is fed; each sink that fails
+    is one line on stderr, and the exit code is the first failing sink's
+    (in check mode the state's). Library errors propagate.
     """
-    from .history import HistoryError, HistoryStore, default_history_path
-
-    if args.no_history or (args.demo and not args.history_db):  # demo readings stay out of real history
-        if args.offline:
-            raise ConfigError("--offline reports from the history: it cannot go with --no-history, "
-                              "nor with --demo without --history-db")
-        return None
-    try:
-        return HistoryStore(args.history_db or default_history_path(env.env))
-    except HistoryError as exc:
-        if args.report or args.offline:
-            raise
-        logger.warning("history not recorded: %s", exc)
-        return None
-
-
-def _record_and_report(args: argparse.Namespace, store: Optional[HistoryStore],
-                       reading: Optional[Reading]) -> Optional[dict]:
-    """Record the reading; build the report when something needs it."""
-    from .history import HistoryError
-    from .report import build_report
-
-    if store is not None and reading is not None:
-        try:
-            store.record(reading)
-        except HistoryError as exc:
-            if args.report:
-                raise
-            logger.warning("history not recorded: %s", exc)
-            store = None
-    if not (args.report or _check_mode(args) or args.graphite_extra or args.offline):
-        return None
-    report = build_report(store if store is not None else [], reading)
-    if args.offline and report.get("as_of") is not None:
-        age = _age(time.time() - report["as_of"])
-        report["notes"].insert(0, f"offline: from the history alone; the newest reading is {age} old")
-    return report
-
-
-def _age(seconds: float) -> str:
-    minutes = max(0, int(seconds // 60))
-    if minutes < 120:
-        return "1 minute" if minutes == 1 else f"{minutes} minutes"
-    hours = minutes // 60
-    return f"{hours} hours" if hours < 48 else f"{hours // 24} days"
-
-
-def _check_mode(args: argparse.Namespace) -> bool:
-    return args.warn is not None or args.crit is not None
-
-
-def run(args: argparse.Namespace, env: Environment) -> int:
-    """Fetch, record, print and push; return the exit code. Library errors propagate."""
-    if args.offline and not (args.report or _check_mode(args)):
+    if args.offline and not (args.report or check_mode(args)):
         raise ConfigError("--offline needs --report or --warn/--crit")
-    from . import sinks
+    if args.interval:
+        from .loop import run_loop
 
-    looped = sinks.start(args, env)  # checks the sink options; runs --interval to its end
-    if looped is not None:
-        return looped
-    store = _open_history(args, env)
-    try:
-        try:
-            reading = None if args.offline else _fetch(args, env)
-        except XfinityUsageError:
-            sinks.failed_once(args)  # the textfile says up 0, so an alert can fire
-            raise
-        report = _record_and_report(args, store, reading)
-    finally:
-        if store is not None:
-            store.close()
-    code, text = _output(args, reading, report)
-    env.stdout.write(text + "\n")
-    env.stdout.flush()
-    if args.graphite and reading is not None:
-        _push(args, reading, report)
-    if reading is not None and sinks.wanted(args):
-        sinks.publish_once(args, env, reading, report)
-    return code
+        return run_loop(args, env, say=lambda line: _say(env, prog, line))
+    from .loop import sink_failure_line
+    from .runs import open_pipeline
+
+    codes = []
+
+    def show(outcome: Outcome) -> None:
+        code, text = _output(args, outcome.reading, outcome.report)
+        env.stdout.write(text + "\n")
+        env.stdout.flush()
+        codes.append(code)
+
+    with open_pipeline(args, env) as (pipeline, _client):
+        outcome = pipeline.run(before_sinks=show)
+    failures = pipeline.open_failures + outcome.failures
+    for failure in failures:
+        _say(env, prog, sink_failure_line(failure))
+    if failures and not check_mode(args):
+        return int(failures[0].error.exit_code)
+    return codes[0]
+
+
+def _say(env: Environment, prog: str, line: str) -> None:
+    """One line on stderr, secrets masked."""
+    env.stderr.write(mask(f"{prog}: {line}", env.secrets) + "\n")
+    env.stderr.flush()
 
 
 def _output(args: argparse.Namespace, reading: Optional[Reading], report: Optional[dict]) -> tuple[int, str]:
@@ -363,7 +256,7 @@ def _output(args: argparse.Namespace, reading: Optional[Reading], report: Option
     from .report import check_state, render_text
     from .usage import format_reading
 
-    if _check_mode(args):
+    if check_mode(args):
         state, line = check_state(report or {}, args.warn, args.crit, args.on)
         if args.json:  # one JSON document, so a parser gets it whole
             document = {"state": state.name, "exit_code": int(state), "status": line,
@@ -423,13 +316,13 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
     secrets.append(env.env.get("XFINITY_CLIENT_SECRET", ""))
     handlers = setup_logging(args.verbose, env.stderr, secrets, prog)
     try:
-        return int(run(args, env))
+        return int(run(args, env, prog))
     except XfinityUsageError as exc:
         if args.verbose >= 2:
             logger.debug("traceback", exc_info=True)
         message = mask(f"{exc.label}: {exc}{_hint(exc, env)}", secrets)
         env.stderr.write(f"{prog}: {message}\n")
-        if _check_mode(args):  # monitoring: any failure to get data is UNKNOWN
+        if check_mode(args):  # monitoring: any failure to get data is UNKNOWN
             from .report import unknown_status
 
             state, line = unknown_status(message)

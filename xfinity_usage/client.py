@@ -9,6 +9,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 from . import pages
 from .errors import AccessDeniedError, ConfigError, SiteUnavailableError
 from .files import write_private
+from .locks import FileLock, file_lock
 from .reading import Reading
 from .retry import Backoff, Deadline
 from .secrets import Secret
@@ -171,8 +172,23 @@ class XfinityUsage:
         return found
 
     def _app_route(self) -> bool:
-        """True when :meth:`sources` is the app's API (``source="app"``, or ``auto`` with a token file)."""
-        return self.source == "app" or (self.source == "auto" and os.path.exists(self.token_file))
+        return self.reads_with_app(self.source, self.token_file)
+
+    @staticmethod
+    def reads_with_app(source: str, token_file: str) -> bool:
+        """The one rule that picks the route: True when the app's API reads (``source="app"``, or
+        ``auto`` with a saved app sign-in in ``token_file``), False for the saved session and the browser."""
+        return source == "app" or (source == "auto" and os.path.exists(token_file))
+
+    @property
+    def lock_path(self) -> str:
+        """The account's lock file: beside the token file on the app's route, else beside the cookie file."""
+        return (self.token_file if self._app_route() else self.cookie_file) + ".lock"
+
+    def account_lock(self) -> FileLock:
+        """This process's one lock of the account (:func:`xfinity_usage.locks.file_lock`). It is
+        re-entrant: the app route's token refresh takes it too, so a holder refreshes at once."""
+        return file_lock(self.lock_path)
 
     def read(self) -> Reading:
         """This month's usage from the first source that answers.

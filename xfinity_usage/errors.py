@@ -26,6 +26,7 @@ class ExitCode(enum.IntEnum):
     HISTORY = 12            #: the history database cannot be opened, created or understood
     PROMETHEUS = 13         #: the reading was fetched but the Prometheus export failed
     LOCKED = 14             #: another --interval process already runs for this account
+    WEBHOOK = 15            #: the reading was fetched but the --webhook POST failed
     INTERRUPTED = 130       #: SIGINT/SIGTERM
     CLOSED_PIPE = 141       #: standard output was closed early (e.g. ``| head``); nothing is said
 
@@ -141,3 +142,11 @@ class LockedError(XfinityUsageError):
     label = "locked"
 
     exit_code = ExitCode.LOCKED
+
+
+class WebhookError(XfinityUsageError):
+    """POSTing the reading to ``--webhook`` failed: no connection, an untrusted certificate, or an error answer."""
+
+    label = "webhook"
+
+    exit_code = ExitCode.WEBHOOK

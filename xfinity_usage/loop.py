@@ -3,12 +3,15 @@
 Rules (issue 12):
 
 - the wait is the interval with a jitter of ±10% (:class:`Schedule`);
-- runs never overlap: one run at a time in this process, and an
-  :class:`AccountLock` (``flock`` on ``<cookie file>.lock``, or
-  ``<token file>.lock`` on the app's route) makes a second process for the
-  same account refuse to start (exit code 14);
-- one client is reused, so its warm paths (saved session cookies, the app
-  token) spare the browser until a session or token needs it;
+- runs never overlap: one run at a time in this process, and the
+  account's lock (:func:`xfinity_usage.runs.hold_account`: ``<cookie file>.lock``,
+  or ``<token file>.lock`` on the app's route) makes a second process for the
+  same account refuse to start (exit code 14); the lock is re-entrant in
+  this process, so the app token's refresh runs under it;
+- each run is :meth:`xfinity_usage.pipeline.Pipeline.run`, the one a single run
+  makes too, on one pipeline: one client, so its warm paths (saved session
+  cookies, the app token) spare the browser until a session or token needs
+  it; a sink that fails is one stderr line naming it, and the others are fed;
 - after a failure the wait doubles per failure in a row (up to
   :data:`BACKOFF_CAP`); after Access Denied it is 3, 6, 12 then 24 hours;
   failures a person must fix (credentials, MFA, an expired app sign-in,
@@ -27,22 +30,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import errno
 import logging
-import os
 import random
 import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
-from . import sinks
+from . import options
 from .errors import (AccessDeniedError, AccountActionRequiredError, BadCredentialsError, ConfigError, ExitCode,
                      LockedError, SignInExpiredError, XfinityUsageError)
-from .runs import open_reader
 
 if TYPE_CHECKING:
-    from .cli import Environment
+    from .environment import Environment
+    from .pipeline import SinkFailure
     from .reading import Reading
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ BACKOFF_CAP = 6 * 3600.0
 DENIED_MIN = 3 * 3600.0
 DENIED_MAX = 24 * 3600.0
 #: The shortest interval against the real site (the demo takes any positive interval).
-MIN_INTERVAL = sinks.MIN_INTERVAL
+MIN_INTERVAL = options.MIN_INTERVAL
 #: Failures only a person can fix: the loop ends with their exit code instead of trying again.
 FATAL = (BadCredentialsError, AccountActionRequiredError, SignInExpiredError, ConfigError, LockedError)
 
@@ -85,51 +86,6 @@ class Schedule:
         """``denials`` Access Denied answers in a row: 3, 6, 12, then 24 hours, always within 3-24 h."""
         base = min(DENIED_MIN * 2 ** max(0, denials - 1), DENIED_MAX)
         return min(max(self.jittered(base), DENIED_MIN), DENIED_MAX)
-
-
-# ---------------------------------------------------------------- lock
-
-
-class AccountLock:
-    """An exclusive ``flock`` on ``path`` (holding this process's pid), held while the loop runs."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self._fd: Optional[int] = None
-
-    def acquire(self) -> AccountLock:
-        import fcntl
-
-        directory = os.path.dirname(os.path.abspath(self.path))
-        os.makedirs(directory, mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            holder = os.read(fd, 32).decode(errors="replace").strip()
-            os.close(fd)
-            if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                who = f" (pid {holder})" if holder else ""
-                raise LockedError(f"another xfinity-usage --interval process{who} already runs for this "
-                                  f"account (lock {self.path})") from None
-            raise
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return self
-
-    def release(self) -> None:
-        fd, self._fd = self._fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)
-            os.close(fd)  # closing drops the flock
-
-    def __enter__(self) -> AccountLock:
-        return self.acquire()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.release()
 
 
 # ---------------------------------------------------------------- the loop
@@ -254,105 +210,32 @@ def _check(args: argparse.Namespace) -> None:
                           f"{MIN_INTERVAL:g} seconds")
 
 
-def record(args: argparse.Namespace, env: Environment, reading: Reading) -> dict:
-    """Record the reading in the history (as a one-shot run does) and build the report."""
-    from .history import HistoryError, HistoryStore, default_history_path
-    from .report import build_report
-
-    if args.no_history or (args.demo and not args.history_db):
-        return build_report([], reading)
-    try:
-        with HistoryStore(args.history_db or default_history_path(env.env)) as store:
-            store.record(reading)
-            return build_report(store, reading)
-    except HistoryError as exc:
-        logger.warning("history not recorded: %s", exc)
-        return build_report([], reading)
+def sink_failure_line(failure: SinkFailure) -> str:
+    """The one stderr line of a sink that did not take a reading (without the program's name)."""
+    return f"{failure.sink}: {' '.join(str(failure.error).split())}"
 
 
-class Sinks:
-    """Everything a run feeds besides stdout; a failing sink is a warning, not a failed run."""
+def run_loop(args: argparse.Namespace, env: Environment, *, max_runs: Optional[int] = None,
+             say: Optional[Callable[[str], None]] = None) -> int:
+    """``--interval``: the pipeline every interval, with every sink the command line asks for; returns
+    the exit code. ``say(line)`` writes a sink's failure (default: to stderr)."""
+    from .runs import open_pipeline
 
-    def __init__(self, args: argparse.Namespace, env: Environment):
-        from .mqtt import settings_from_args
-
-        self.args = args
-        self.env = env
-        self.mqtt_settings = settings_from_args(args, env.env, env.secrets)
-        self.publisher: Any = None
-        self.collector: Any = None
-        self.server: Any = None
-
-    def open(self) -> None:
-        args = self.args
-        if args.prometheus_textfile or args.metrics_port:
-            from .prometheus import UsageCollector
-
-            self.collector = UsageCollector(cached=bool(args.metrics_port))
-        if args.metrics_port:
-            from .prometheus import MetricsServer
-
-            self.server = MetricsServer(self.collector, args.metrics_port, args.metrics_address).start()
-        if self.mqtt_settings is not None:
-            from .mqtt import MqttPublisher
-
-            self.publisher = MqttPublisher(self.mqtt_settings, availability=True)
-            self.publisher.connect()
-
-    def fed(self, reading: Reading, report: Mapping[str, Any]) -> None:
-        if self.args.graphite:
-            from .cli import _push
-
-            self._try("Graphite", lambda: _push(self.args, reading, dict(report)))
-        if self.collector is not None:
-            self.collector.update(reading, report)
-            self._textfile()
-        if self.publisher is not None:
-            self._try("MQTT", lambda: self.publisher.publish(reading, report))
-
-    def failed(self) -> None:
-        if self.collector is not None:
-            self.collector.failed()
-            self._textfile()
-
-    def _textfile(self) -> None:
-        if self.args.prometheus_textfile:
-            from .prometheus import write_textfile
-
-            self._try("Prometheus", lambda: write_textfile(self.args.prometheus_textfile, self.collector))
-
-    def _try(self, name: str, send: Callable[[], None]) -> None:
-        try:
-            send()
-        except XfinityUsageError as exc:
-            logger.warning("%s: %s", name, exc)
-
-    def close(self) -> None:
-        if self.publisher is not None:
-            self.publisher.close()
-        if self.server is not None:
-            self.server.close()
-
-
-def run_loop(args: argparse.Namespace, env: Environment, *, max_runs: Optional[int] = None) -> int:
-    """``--interval``: the loop with every sink the command line asks for; returns the exit code."""
     _check(args)
-    sinks = Sinks(args, env)  # checks the MQTT settings before anything starts
-    with contextlib.ExitStack() as stack:
-        read, lock_path = stack.enter_context(open_reader(args, env))
-        stack.enter_context(AccountLock(lock_path))
-        stack.callback(sinks.close)
-        sinks.open()
+    if say is None:
+        def say(line: str) -> None:
+            env.stderr.write(line + "\n")
+            env.stderr.flush()
+
+    with open_pipeline(args, env, long_running=True) as (pipeline, _client):
+        for failure in pipeline.open_failures:
+            say(sink_failure_line(failure))
 
         def step() -> tuple:
-            try:
-                reading = read()
-            except XfinityUsageError:
-                sinks.failed()
-                raise
-            report = record(args, env, reading)
-            sinks.fed(reading, report)
-            return reading, report
+            outcome = pipeline.run()
+            for failure in outcome.failures:
+                say(sink_failure_line(failure))
+            return outcome.reading, outcome.report
 
         def out(line: str) -> None:
             env.stdout.write(line + "\n")

@@ -13,6 +13,10 @@ from typing import Mapping
 from .errors import ConfigError
 
 
+#: The shortest ``--interval`` that is polite to the real site (shorter ones are for the demo).
+MIN_INTERVAL = 60.0
+
+
 def _number(text: str, kind: type, what: str) -> float:
     try:
         return kind(text)

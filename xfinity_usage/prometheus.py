@@ -25,7 +25,6 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
-from . import sinks
 from .errors import ConfigError, PrometheusError
 
 if TYPE_CHECKING:
@@ -37,7 +36,7 @@ PREFIX = "xfinity_usage"
 EXTRA_HINT = "pip install 'xfinity-usage[prometheus]'"
 #: Added to every HELP text when ``/metrics`` serves the last reading between runs.
 CACHED_NOTE = " Cached: the last reading's value, refreshed each run."
-DEFAULT_METRICS_ADDRESS = sinks.METRICS_ADDRESS
+DEFAULT_METRICS_ADDRESS = "127.0.0.1"
 
 
 def _import_client() -> Any:

@@ -1,10 +1,10 @@
-"""The run's deadline, and backoff with jitter between retries."""
+"""The run's deadline, backoff with jitter between retries, and the one retry loop (:func:`retrying`)."""
 from __future__ import annotations
 
 import logging
 import random
 import time
-from typing import Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 from .errors import SiteUnavailableError
 
@@ -51,3 +51,41 @@ class Backoff:
             delay = deadline.cap(delay)
         logger.debug("backing off %.2f s", delay)
         self._sleep(delay)
+
+    def sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` with this backoff's sleep (a wait the service asked for)."""
+        logger.debug("waiting %.2f s as asked", seconds)
+        self._sleep(seconds)
+
+
+T = TypeVar("T")
+
+
+def retrying(call: Callable[[], T], deadline: Deadline, what: str, retries: int,
+             new_backoff: Callable[[], Backoff] = Backoff, *,
+             retry_on: Callable[[Exception], bool] = lambda exc: getattr(exc, "transient", False),
+             wait_for: Callable[[Exception], Optional[float]] = lambda exc: None) -> T:
+    """``call()``, tried again after a backoff while it raises an exception ``retry_on`` accepts
+    (by default a transient :class:`~xfinity_usage.errors.XfinityUsageError`), at most ``retries``
+    more times and never past ``deadline``; then the last exception propagates.
+
+    ``wait_for(exc)`` may name the wait the service asked for (``Retry-After``): it replaces the
+    backoff when it fits in the time left; one that does not fit ends the retries.
+    """
+    backoff = new_backoff()
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            return call()
+        except Exception as exc:
+            if not retry_on(exc) or attempt > retries or deadline.remaining() <= 0:
+                raise
+            asked = wait_for(exc)
+            if asked is not None and asked > deadline.remaining():
+                raise
+            logger.info("%s failed (%s); retrying (%d of %d)", what, exc, attempt, retries)
+            if asked is None:
+                backoff.wait(deadline)
+            else:
+                backoff.sleep(asked)

@@ -1,23 +1,26 @@
-"""From the command line to a way of reading: the one place that turns the options into a client.
+"""From the command line to the objects of a run: one client, the history, the sinks, the pipeline.
 
-Both a one-shot run (:func:`xfinity_usage.cli.run`) and the long-running
-mode (:mod:`xfinity_usage.loop`) read through :func:`open_reader`, so the
-client options, the demo and the choice between the app route and the
-browser route are decided once.
+A single run (:func:`xfinity_usage.cli.run`) and the long-running mode
+(:mod:`xfinity_usage.loop`) both build their :class:`~xfinity_usage.pipeline.Pipeline`
+with :func:`open_pipeline`, so the client options, the demo, whether history
+is kept and which sinks are fed are decided here once. The route (the app's
+API, or the saved session and the browser) is the client's choice alone.
 """
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import tempfile
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import TYPE_CHECKING, Iterator, Mapping, Optional
 
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from .cli import Environment
-    from .reading import Reading
+    from .client import XfinityUsage
+    from .environment import Environment
+    from .pipeline import Pipeline
 
 
 def client_options(args: argparse.Namespace) -> dict:
@@ -27,50 +30,152 @@ def client_options(args: argparse.Namespace) -> dict:
                 driver_path=args.driver_path, browser_path=args.browser_path, force=args.force)
 
 
-def app_route(args: argparse.Namespace, token_file: str) -> bool:
-    """True when this run reads with the app's API: asked for, or ``auto`` with a saved app sign-in."""
-    source = getattr(args, "source", "auto")
-    return bool(getattr(args, "app_sign_in", False)) or source == "app" or (
-        source == "auto" and os.path.exists(token_file))
+def read_credentials(env: Mapping[str, str]) -> tuple[str, str]:
+    """The username and password from the environment (or the password file)."""
+    from . import options
+
+    user = env.get("XFINITY_USER", "")
+    password = options.secret_from_env(env, "XFINITY_PASSWORD")
+    if not user:
+        raise ConfigError("XFINITY_USER is not set; export your Xfinity ID as XFINITY_USER")
+    if not password:
+        raise ConfigError("XFINITY_PASSWORD (or XFINITY_PASSWORD_FILE) is not set; export your password")
+    return user, password
+
+
+def site_urls(path: Optional[str]) -> Optional[dict]:
+    """The URLs of ``--site-urls FILE`` (a JSON object, or the line the simulator prints)."""
+    if not path:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            urls = json.load(handle)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read --site-urls {path}: {exc}") from None
+    if isinstance(urls, dict) and isinstance(urls.get("urls"), dict):  # the line the simulator prints
+        urls = urls["urls"]
+    if not isinstance(urls, dict) or not all(isinstance(v, str) for v in urls.values()):
+        raise ConfigError(f"--site-urls {path} must hold a JSON object of URL strings")
+    return urls
+
+
+def history_path(args: argparse.Namespace, env: Mapping[str, str]) -> Optional[str]:
+    """Where this run keeps its history; None when it keeps none (``--no-history``, or the demo
+    without ``--history-db``: demo readings stay out of the real history). The one place that says."""
+    from .history import default_history_path
+
+    if args.no_history or (args.demo and not args.history_db):
+        if getattr(args, "offline", False):
+            raise ConfigError("--offline reports from the history: it cannot go with --no-history, "
+                              "nor with --demo without --history-db")
+        return None
+    return args.history_db or default_history_path(env)
 
 
 @contextlib.contextmanager
-def open_reader(args: argparse.Namespace, env: Environment) -> Iterator[tuple[Callable[[], Reading], str]]:
-    """``(read, lock_path)``: a function that reads the usage (one client, reused by every call,
-    so the warm paths stay warm) and the lock file of the account it reads."""
-    from .cli import _site_urls, read_credentials
+def open_client(args: argparse.Namespace, env: Environment) -> Iterator[XfinityUsage]:
+    """The run's one client (after ``--app-sign-in`` when asked); the demo's simulated site or app
+    lives as long as the block."""
     from .client import XfinityUsage
     from .tokens import default_token_file
 
     common = client_options(args)
     token_file = getattr(args, "token_file", None) or default_token_file(env.env)
-    if getattr(args, "app_sign_in", False) and getattr(args, "source", "auto") == "browser":
+    source = getattr(args, "source", "auto")
+    app_sign_in = getattr(args, "app_sign_in", False)
+    if app_sign_in and source == "browser":
         raise ConfigError("--app-sign-in reads with the app's API: leave out --source browser")
-    if args.demo and app_route(args, token_file) and (args.source == "app" or args.app_sign_in):
-        from .app_cli import demo_app
+    if args.demo and (source == "app" or app_sign_in):
+        from .app_cli import demo_app_client
 
-        with tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
-            yield (lambda: demo_app(args, env, common)), os.path.join(tmp, "account.lock")
+        with demo_app_client(args, env, common) as client:
+            yield client
         return
     if args.demo:
         from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
 
         with SimulatedSite() as site, tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
             cookie_file = args.cookie_file or os.path.join(tmp, "cookies.json")
-            client = XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file, urls=site.urls, **common)
-            yield client.read, cookie_file + ".lock"
-        return
-    urls = _site_urls(args.site_urls)
-    if app_route(args, token_file):  # the token file is the warm path: each read reuses or refreshes it
-        from .app_cli import read_app
-
-        yield (lambda: read_app(args, env, common, token_file, urls)), token_file + ".lock"
+            yield XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file, urls=site.urls, **common)
         return
     from .session import default_cookie_file
 
-    user, password = read_credentials(env.env)
-    env.secrets.extend([password, user])
-    cookie_file = args.cookie_file or default_cookie_file(env.env)
-    client = XfinityUsage(user, password, cookie_file=cookie_file, urls=urls, source="browser",
-                          token_file=token_file, **common)
-    yield client.read, cookie_file + ".lock"
+    urls = site_urls(args.site_urls)
+    secret = ""
+    if app_sign_in:
+        from .app_cli import sign_in_from_cli
+
+        secret = sign_in_from_cli(args, env, token_file, urls)
+        source = "app"
+    user = password = ""
+    if XfinityUsage.reads_with_app(source, token_file):  # the client reads with the app: no password needed
+        from .app_cli import remember_saved, read_client_secret
+
+        secret = secret or read_client_secret(env.env)
+        env.secrets.append(secret)
+        remember_saved(env, token_file)
+        cookie_file = args.cookie_file or os.path.join(os.path.dirname(token_file), "cookies.json")
+    else:
+        user, password = read_credentials(env.env)
+        env.secrets.extend([password, user])
+        cookie_file = args.cookie_file or default_cookie_file(env.env)
+    yield XfinityUsage(user, password, cookie_file=cookie_file, urls=urls, source=source, token_file=token_file,
+                       client_secret=secret or None, **common)
+
+
+def check_mode(args: argparse.Namespace) -> bool:
+    """True for a Nagios-style check (``--warn``/``--crit``)."""
+    return args.warn is not None or args.crit is not None
+
+
+@contextlib.contextmanager
+def hold_account(client: XfinityUsage) -> Iterator[None]:
+    """Hold the account's lock for the long-running mode: a second process for the same account is
+    refused (:class:`~xfinity_usage.errors.LockedError`); this one's token refresh takes it again."""
+    from .errors import LockedError
+
+    lock = client.account_lock()
+    try:
+        got = lock.acquire(0)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the lock file {lock.path}: {exc.strerror or exc}") from None
+    if not got:
+        holder = lock.holder()
+        who = f" (pid {holder})" if holder else ""
+        raise LockedError(f"another xfinity-usage --interval process{who} already runs for this "
+                          f"account (lock {lock.path})")
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+@contextlib.contextmanager
+def open_pipeline(args: argparse.Namespace, env: Environment, *,
+                  long_running: bool = False) -> Iterator[tuple[Pipeline, Optional[XfinityUsage]]]:
+    """``(pipeline, client)`` for the command line, opened (``client`` is None for ``--offline``).
+
+    The sinks are checked before anything starts; the long-running mode holds the account's lock
+    (:func:`hold_account`) before it opens the history and the sinks. The pipeline's
+    ``open_failures`` lists the sinks that did not open.
+    """
+    from . import sinks
+    from .pipeline import Pipeline
+
+    path = history_path(args, env.env)
+    context = sinks.Context(env.env, env.secrets, long_running=long_running, timeout=args.timeout,
+                            history=path is not None)
+    chosen = sinks.from_args(args, context)  # ConfigError before anything starts
+    with contextlib.ExitStack() as stack:
+        client = None if args.offline else stack.enter_context(open_client(args, env))
+        if long_running and client is not None:
+            stack.enter_context(hold_account(client))
+        pipeline = Pipeline(None if client is None else client.read, history_path=path, sinks=chosen,
+                            want_report=bool(args.report or check_mode(args) or args.offline),
+                            history_required=bool(args.report or args.offline))
+        stack.enter_context(pipeline)
+        yield pipeline, client
+
+
+__all__ = ["check_mode", "client_options", "history_path", "hold_account", "open_client", "open_pipeline", "read_credentials",
+           "site_urls"]

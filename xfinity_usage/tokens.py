@@ -7,14 +7,13 @@ secret the sign-in used::
     {"version": 1, "saved": <epoch>, "client_secret": "...", "access_token": "...",
      "refresh_token": "...", "id_token": "...", "expires_at": <epoch>, "activity_id": "..."}
 
-Runs that happen at once take an exclusive :func:`fcntl.flock` on the
-sibling ``app-token.json.lock`` around a refresh, so a rotated refresh
-token is never lost.
+Runs that happen at once take the account's lock, the sibling
+``app-token.json.lock`` (:mod:`xfinity_usage.locks`), around a refresh, so a
+rotated refresh token is never lost.
 """
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -22,7 +21,8 @@ import time
 from typing import Callable, Iterator, Mapping
 
 from .errors import ConfigError, SiteUnavailableError
-from .files import ensure_private_dir, write_private, xdg_dir
+from .files import write_private, xdg_dir
+from .locks import file_lock
 from .oauth import Tokens
 from .retry import Deadline
 
@@ -84,26 +84,21 @@ class TokenFile:
 
     @contextlib.contextmanager
     def locked(self, deadline: Deadline | None = None) -> Iterator[None]:
-        """Hold the exclusive lock (waiting at most until ``deadline``)."""
-        ensure_private_dir(os.path.dirname(os.path.abspath(self.path)))
-        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        """Hold the account's lock (waiting at most until ``deadline``).
+
+        It is the process's one lock of this account (:func:`xfinity_usage.locks.file_lock`), so a
+        caller that already holds it, such as the ``--interval`` loop, takes it again at once.
+        """
+        lock = file_lock(self.lock_path)
+        got = lock.acquire(None if deadline is None else deadline.remaining(), sleep=self._sleep,
+                           on_wait=lambda: logger.info("waiting for another run to finish with %s", self.path))
+        if not got:
+            raise SiteUnavailableError(
+                f"another xfinity-usage run held {self.lock_path} until the time ran out")
         try:
-            waited = False
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if deadline is not None and deadline.remaining() <= 0:
-                        raise SiteUnavailableError(
-                            f"another xfinity-usage run held {self.lock_path} until the time ran out") from None
-                    if not waited:
-                        logger.info("waiting for another run to finish with %s", self.path)
-                        waited = True
-                    self._sleep(0.02 if deadline is None else deadline.cap(0.02))
             yield
         finally:
-            os.close(fd)  # closing the descriptor releases the lock
+            lock.release()
 
 
 __all__ = ["TokenFile", "default_token_file"]

@@ -21,7 +21,6 @@ older ones are removed. Firefox checks the copy itself as well
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import logging
 import os
@@ -31,6 +30,7 @@ import time
 from typing import Iterator
 
 from .files import ensure_private_dir, xdg_dir
+from .locks import file_lock
 
 logger = logging.getLogger(__name__)
 
@@ -85,22 +85,15 @@ def building(template: str, wait: float = BUILD_WAIT) -> Iterator[bool]:
     Runs that start Firefox at once (two cron jobs) make it once: the second waits for the
     first, then finds it made. After ``wait`` seconds it yields False (the run starts cold).
     """
-    fd = os.open(os.path.join(os.path.dirname(template), ".lock"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    lock = file_lock(os.path.join(os.path.dirname(template), ".lock"))
+    if not lock.acquire(wait):
+        logger.debug("another run is still making %s: this one starts cold", template)
+        yield False
+        return
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    logger.debug("another run is still making %s: this one starts cold", template)
-                    yield False
-                    return
-                time.sleep(0.1)
         yield not os.path.isdir(template)
     finally:
-        os.close(fd)  # and with it the lock
+        lock.release()
 
 
 def _copy_kept(source_dir: str, target_dir: str) -> None:

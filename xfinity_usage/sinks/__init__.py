@@ -1,0 +1,87 @@
+"""Where a reading goes besides stdout: one module per sink, behind one small protocol.
+
+A sink module defines ``NAME``, ``add_arguments(parser)`` (its options, in
+its own help group) and ``from_args(args, context) -> Sink | None`` (None
+when the command line does not ask for it). :data:`MODULES` registers
+them, in the order they are fed; adding a sink is one module and one line there.
+
+Each module imports its heavy or optional library only when its sink is
+used, so ``-h`` and ``--version`` stay cheap. The pipeline
+(:mod:`xfinity_usage.pipeline`) feeds every sink every reading; a sink that
+fails raises an :class:`~xfinity_usage.errors.XfinityUsageError` and the
+others are still fed.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
+
+if TYPE_CHECKING:
+    from ..reading import Reading
+
+#: The sink modules of this package, in the order a reading is fed to them.
+MODULES = ("graphite", "mqtt", "prometheus", "webhook")
+
+
+@dataclasses.dataclass
+class Context:
+    """What a sink may need besides its options.
+
+    ``env``: the environment to read secrets from (``MQTT_PASSWORD``, ...);
+    ``secrets``: the run's masked strings, to which a sink adds those it reads;
+    ``long_running``: True for ``--interval`` (keep connections, serve ``/metrics``);
+    ``timeout``: the run's ``--timeout``, within which a sink may retry;
+    ``history``: True when the run keeps a history (the report then rests on it).
+    """
+
+    env: Mapping[str, str]
+    secrets: list
+    long_running: bool = False
+    timeout: float = 180.0
+    history: bool = True
+
+
+class Sink(Protocol):
+    """A destination of readings."""
+
+    #: A short name for messages ("graphite", "mqtt", ...).
+    name: str
+    #: True when :meth:`publish` uses the report (the pipeline then builds one).
+    wants_report: bool
+
+    def open(self) -> None:
+        """Connect or start serving; called once, before the first reading."""
+
+    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+        """Send one reading (and its report, when built); raise XfinityUsageError on failure."""
+
+    def failed(self, error: Exception) -> None:
+        """A run got no reading (e.g. Prometheus says ``up`` 0); raise XfinityUsageError on failure."""
+
+    def close(self) -> None:
+        """Disconnect and stop; never raises."""
+
+
+def _module(name: str) -> Any:
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add every sink's options to the CLI's parser."""
+    for name in MODULES:
+        _module(name).add_arguments(parser)
+
+
+def from_args(args: argparse.Namespace, context: Context) -> list:
+    """The sinks the command line asks for, checked (ConfigError) but not yet opened."""
+    found = []
+    for name in MODULES:
+        sink = _module(name).from_args(args, context)
+        if sink is not None:
+            found.append(sink)
+    return found
+
+
+__all__ = ["MODULES", "Context", "Sink", "add_arguments", "from_args"]

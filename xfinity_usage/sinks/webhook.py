@@ -1,0 +1,167 @@
+"""The webhook sink: ``--webhook URL`` POSTs each reading as JSON.
+
+The body (:func:`body`) carries the figures, the cycle's dates, the source,
+the time and the projection, and the report when history is on; never a
+secret. An optional bearer token comes from ``WEBHOOK_TOKEN`` or
+``WEBHOOK_TOKEN_FILE``, never from a flag. Each POST may take 10 s; TLS
+certificates are always verified; a failed POST (no connection, a 429 or a
+5xx) is tried again within ``--timeout``. The URL's user, password and
+query are masked in every message, since tokens often live there.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import logging
+import urllib.parse
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+
+from .. import options
+from ..errors import ConfigError, WebhookError
+
+if TYPE_CHECKING:
+    from ..reading import Reading
+    from ..retry import Backoff
+    from . import Context
+
+logger = logging.getLogger(__name__)
+
+NAME = "webhook"
+#: Seconds one POST may take.
+TIMEOUT = 10.0
+#: Tries after the first failing POST (within the run's --timeout).
+RETRIES = 2
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "webhook", "POST each reading as JSON; a bearer token comes from WEBHOOK_TOKEN or\n"
+                   "WEBHOOK_TOKEN_FILE, never from a flag")
+    group.add_argument("--webhook", metavar="URL", help="POST each reading to URL (http or https)")
+
+
+def from_args(args: argparse.Namespace, context: Context) -> Optional[WebhookSink]:
+    url = getattr(args, "webhook", None)
+    if not url:
+        return None
+    token = options.secret_from_env(context.env, "WEBHOOK_TOKEN").strip()
+    parts = urllib.parse.urlsplit(url)
+    for secret in (token, parts.password, parts.query):
+        if secret:
+            context.secrets.append(secret)
+    return WebhookSink(url, token=token or None, timeout=context.timeout, history=context.history)
+
+
+def shown(url: str) -> str:
+    """``url`` as messages show it: without its user, password and query."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "…" if parts.query else "", ""))
+
+
+def body(reading: Reading, report: Optional[Mapping[str, Any]], *, with_report: bool = True) -> dict:
+    """The JSON POSTed for ``reading``: figures, cycle, source, time, projection (and the report)."""
+    report = report or {}
+    when = datetime.datetime.fromtimestamp(reading.data_timestamp, datetime.timezone.utc)
+    document = {
+        "used": reading.used,
+        "total": reading.total,
+        "units": reading.units,
+        "percent": report.get("percent"),
+        "cycle_start": _iso(reading.cycle_start) or report.get("cycle_start"),
+        "cycle_end": _iso(reading.cycle_end) or report.get("cycle_end"),
+        "source": reading.source,
+        "data_timestamp": reading.data_timestamp,
+        "time": when.isoformat().replace("+00:00", "Z"),
+        "projected": report.get("projected"),
+        "projection_basis": report.get("projection_basis"),
+        "days_left": report.get("days_left"),
+    }
+    if with_report and report:
+        document["report"] = dict(report)
+    return document
+
+
+def _iso(day: Optional[datetime.date]) -> Optional[str]:
+    return None if day is None else day.isoformat()
+
+
+class WebhookSink:
+    """POSTs readings to one URL over urllib3 (a pool made on the first POST)."""
+
+    name = NAME
+    wants_report = True
+
+    def __init__(self, url: str, *, token: Optional[str] = None, timeout: float = 180.0, history: bool = True,
+                 ca_certs: Optional[str] = None, backoff: Optional[Callable[[], Backoff]] = None):
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"--webhook {shown(url)} is not an http:// or https:// URL")
+        self.url = url
+        self.token = token
+        self.timeout = timeout
+        self.history = history
+        self.ca_certs = ca_certs
+        self.backoff = backoff
+        self._pool: Any = None
+
+    def open(self) -> None:
+        pass
+
+    def _post(self, payload: bytes) -> None:
+        import urllib3
+
+        if self._pool is None:
+            kwargs: dict = {"cert_reqs": "CERT_REQUIRED", "retries": False}
+            if self.ca_certs:
+                kwargs["ca_certs"] = self.ca_certs
+            self._pool = urllib3.PoolManager(**kwargs)
+        headers = {"Content-Type": "application/json", "User-Agent": "xfinity-usage"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        where = shown(self.url)
+        try:
+            answer = self._pool.request("POST", self.url, body=payload, headers=headers,
+                                        timeout=urllib3.Timeout(total=TIMEOUT), redirect=False)
+        except urllib3.exceptions.SSLError as exc:
+            raise WebhookError(f"the TLS certificate of {where} is not trusted ({_reason(exc)})") from None
+        except urllib3.exceptions.HTTPError as exc:
+            error = WebhookError(f"cannot POST to {where}: {_reason(exc)}")
+            error.transient = True
+            raise error from None
+        if answer.status >= 300:
+            error = WebhookError(f"{where} answered HTTP {answer.status} {answer.reason or ''}".rstrip())
+            error.transient = answer.status == 429 or answer.status >= 500
+            error.retry_after = _retry_after(answer.headers.get("Retry-After"))  # type: ignore[attr-defined]
+            raise error
+        logger.info("POSTed the reading to %s (HTTP %d)", where, answer.status)
+
+    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+        from ..retry import Backoff, Deadline, retrying
+
+        payload = json.dumps(body(reading, report, with_report=self.history), sort_keys=True).encode()
+        retrying(lambda: self._post(payload), Deadline(self.timeout), f"POST to {shown(self.url)}", RETRIES,
+                 self.backoff or Backoff, wait_for=lambda exc: getattr(exc, "retry_after", None))
+
+    def failed(self, error: Exception) -> None:
+        pass
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.clear()
+
+
+def _reason(exc: Exception) -> str:
+    reason = getattr(exc, "reason", None) or exc
+    return " ".join(str(reason).split()) or type(exc).__name__
+
+
+def _retry_after(value: Optional[str]) -> Optional[float]:
+    """``Retry-After`` in seconds (a number of seconds; an HTTP date is not used)."""
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
