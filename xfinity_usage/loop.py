@@ -216,9 +216,10 @@ def sink_failure_line(failure: SinkFailure) -> str:
 
 
 def run_loop(args: argparse.Namespace, env: Environment, *, max_runs: Optional[int] = None,
-             say: Optional[Callable[[str], None]] = None) -> int:
+             say: Optional[Callable[[str], None]] = None, wait: Optional[Callable[[float], bool]] = None) -> int:
     """``--interval``: the pipeline every interval, with every sink the command line asks for; returns
-    the exit code. ``say(line)`` writes a sink's failure (default: to stderr)."""
+    the exit code. ``say(line)`` writes a sink's failure (default: to stderr); ``max_runs`` and
+    ``wait`` are :class:`Loop`'s (tests, benchmarks)."""
     from .runs import open_pipeline
 
     _check(args)
@@ -241,7 +242,7 @@ def run_loop(args: argparse.Namespace, env: Environment, *, max_runs: Optional[i
             env.stdout.write(line + "\n")
             env.stdout.flush()
 
-        loop = Loop(step, Schedule(args.interval), out=out, max_runs=max_runs)
+        loop = Loop(step, Schedule(args.interval), out=out, max_runs=max_runs, wait=wait)
         with _signals_stop(loop):
             try:
                 code = loop.run()
