@@ -13,3 +13,5 @@ from .fixtures_clients import make_client, shared_browser, shared_browsers  # no
 from .fixtures_carbon import carbon  # noqa: F401
 # fixtures: mosquitto brokers and a throwaway CA
 from .fixtures_mqtt import make_broker, mqtt_ca  # noqa: F401
+# fixtures: a real HTTP(S) server recording what it receives (webhook, notifications)
+from .fixtures_http import receiver, tls_receiver  # noqa: F401

@@ -41,13 +41,19 @@ environment:
   XFINITY_CLIENT_SECRET_FILE  a file holding it (used when XFINITY_CLIENT_SECRET is unset)
   MQTT_PASSWORD           the MQTT broker's password (with --mqtt-user)
   MQTT_PASSWORD_FILE      a file holding it (used when MQTT_PASSWORD is unset)
+  WEBHOOK_TOKEN           a bearer token for --webhook
+  WEBHOOK_TOKEN_FILE      a file holding it (used when WEBHOOK_TOKEN is unset)
 
 exit codes:
 """ + "\n".join(f"  {code.value:<3} {code.name.lower().replace('_', ' ')}" for code in ExitCode) + """
 
+a sink that fails (Graphite, MQTT, Prometheus, webhook) is one line on stderr; the others are
+still fed, and the exit code is the first failing sink's (9, 11, 13, 15).
+
 exit codes with --warn/--crit (Nagios plugin states):
   0   OK        1   WARNING   2   CRITICAL
-  3   UNKNOWN   any failure to get a figure, and any bad option or value"""
+  3   UNKNOWN   any failure to get a figure, and any bad option or value
+  (a failing sink is a line on stderr: the exit code stays the state)"""
 
 
 def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
