@@ -259,3 +259,19 @@ def test_the_demo_account_is_under_the_cap_and_projects_no_overage():
     assert report["projected"] == 848.0
     assert report["overage"]["projected_over"] == 0.0 and report["overage"]["projected_charge"] == 0.0
     assert "Overage:       none projected -> $0 (50 GB blocks at $10, max $100)\n" in render_text(report)
+
+
+def test_the_app_route_at_1100_of_1229_half_way_gives_what_its_terms_give():
+    """The app's answer has the maximum and the courtesy credits but no block size nor price: the
+    projected overage is known, its charge only when a courtesy credit makes it $0."""
+    spent = build_report([], reading_from_graphql(graphql_answer(1100, (1, 0, 1)), now=HALF_WAY), now=HALF_WAY, tz=UTC)
+    assert spent["projected"] == 2200.0
+    assert spent["overage"]["projected_over"] == pytest.approx(971.2)  # the app's cap: 1.2 TB = 1228.8 GB
+    assert spent["overage"]["projected_charge"] is None and spent["overage"]["charge"] == 0.0
+    text = render_text(spent)
+    assert ("Overage:       projected 971 GB over -> charge not known\n"
+            "               (no block size or price given, max $100)\n") in text
+    assert check_state(spent)[1].endswith(" overage_charge=0;;;0;100")  # no projected charge made up
+    left = build_report([], reading_from_graphql(graphql_answer(1100), now=HALF_WAY), now=HALF_WAY, tz=UTC)
+    assert left["overage"]["projected_charge"] == 0.0
+    assert "projected 971 GB over -> $0, courtesy credit left: 1\n" in render_text(left)
