@@ -10,7 +10,7 @@ import pytest
 
 from xfinity_usage.errors import ConfigError, GraphiteError
 from xfinity_usage.reading import Reading
-from xfinity_usage.graphite import GraphiteClient, reading_metrics, sanitize_path
+from xfinity_usage.graphite import GraphiteClient, overage_extra, reading_metrics, sanitize_path
 
 from .fixtures_carbon import free_port
 
@@ -207,3 +207,39 @@ def test_reading_days_old_is_kept_at_hour_precision(carbon):
     ts = int(time.time()) - 3 * 86400 + 123
     GraphiteClient(carbon.host, carbon.port, prefix).send_reading(reading(used=55.5, total=None, units="MB", ts=ts))
     assert carbon.read(f"{prefix}.used_mb") == [(ts - ts % 3600, 55.5)]
+
+
+# -- the overage charges (--graphite-extra) -----------------------------------
+
+def over_cap_report(scenario: str):
+    """The simulated account at 1100 of 1229 GB half-way through November 2026 (a fixed instant)."""
+    import datetime
+
+    from xfinity_usage.report import build_report
+    from xfinity_usage.simulator import data
+    from xfinity_usage.usage import reading_from_json
+
+    utc = datetime.timezone.utc
+    now = datetime.datetime(2026, 11, 16, tzinfo=utc).timestamp()
+    found = reading_from_json(data.usage_json(datetime.date(2026, 11, 16), scenario), now=now)
+    return found, build_report([], found, now=now, tz=utc)
+
+
+def test_overage_extra_has_the_charges_and_nothing_made_up():
+    assert overage_extra(over_cap_report("over_cap")[1]) == {"overage_dollars": 0.0,
+                                                             "projected_overage_dollars": 100.0}
+    assert overage_extra(over_cap_report("over_cap_courtesy")[1]) == {"overage_dollars": 0.0,
+                                                                      "projected_overage_dollars": 0.0}
+    assert overage_extra(None) == overage_extra({"overage": None}) == {}
+    assert overage_extra({"overage": {"charge": 20.0, "projected_charge": None}}) == {"overage_dollars": 20.0}
+
+
+def test_push_with_the_overage_extra(carbon):
+    prefix = unique_prefix()
+    found, report = over_cap_report("over_cap")
+    ts = int(time.time()) - 5  # the figures are of the fixed instant; carbon keeps recent points at 1 s
+    GraphiteClient(carbon.host, carbon.port, prefix).send_reading(dataclasses.replace(found, data_timestamp=ts),
+                                                                  extra=overage_extra(report))
+    assert carbon.wait_for(f"{prefix}.projected_overage_dollars", 100.0, timestamp=ts) == (ts, 100.0)
+    assert carbon.wait_for(f"{prefix}.overage_dollars", 0.0, timestamp=ts) == (ts, 0.0)
+    assert carbon.read(f"{prefix}.used_gb") == [(ts, 1100.0)]

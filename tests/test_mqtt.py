@@ -23,11 +23,13 @@ TABLE = {
     "percent_used": (None, None, "%"),
     "projected": (None, None, "GB"),
     "daily_budget": (None, None, "GB"),
+    "overage_charge": ("monetary", None, "USD"),
+    "projected_overage_charge": ("monetary", None, "USD"),
     "cycle_start": ("date", None, None),
     "cycle_end": ("date", None, None),
     "last_update": ("timestamp", None, None),
 }
-CAP_ONLY = {"allowance", "remaining", "percent_used", "daily_budget"}
+CAP_ONLY = {"allowance", "remaining", "percent_used", "daily_budget", "overage_charge", "projected_overage_charge"}
 #: Home Assistant's units for the data_size device class.
 DATA_SIZE_UNITS = {"bit", "kbit", "Mbit", "Gbit", "B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB",
                    "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"}
@@ -69,6 +71,8 @@ def check_discovery(retained: dict, prefix="homeassistant", state_prefix="xfinit
         assert config.get("unit_of_measurement") == unit, key
         if device_class == "data_size":
             assert unit in DATA_SIZE_UNITS
+        if device_class == "monetary":  # Home Assistant: an ISO 4217 currency, state class "total" or none
+            assert config.get("state_class", "total") == "total" and config["suggested_display_precision"] == 2
         if device_class in ("date", "timestamp"):  # Home Assistant refuses a unit or state class on these
             assert "unit_of_measurement" not in config and "state_class" not in config
         assert config.get("state_class", "measurement") in STATE_CLASSES
@@ -120,6 +124,27 @@ def test_unlimited_plan_publishes_no_allowance_and_removes_cap_entities():
         assert sent[f"homeassistant/sensor/xfinity/{key}/config"] == ""  # empty retained: entity removed
         assert sent[f"xfinity/{key}"] == ""
     check_discovery({t: p for t, p in sent.items() if p}, unlimited=True)
+
+
+def test_overage_charges_of_an_over_cap_account():
+    """The simulated account at 1100 of 1229 GB half-way through the cycle: $0 so far, $100 projected
+    (the answer's maximum); with a courtesy credit left, $0."""
+    from xfinity_usage.simulator import data
+    from xfinity_usage.usage import reading_from_json
+
+    now = datetime.datetime(2026, 11, 16, tzinfo=datetime.timezone.utc).timestamp()
+    settings = mqtt.MqttSettings("127.0.0.1")
+    for scenario, projected in (("over_cap", "100"), ("over_cap_courtesy", "0")):
+        r = reading_from_json(data.usage_json(datetime.date(2026, 11, 16), scenario), now=now).with_source("browser")
+        sent = dict(mqtt.messages(r, build_report([], r, now=now, tz=datetime.timezone.utc), settings))
+        states = check_discovery(sent)
+        assert (states["overage_charge"], states["projected_overage_charge"]) == ("0", projected), scenario
+        config = json.loads(sent["homeassistant/sensor/xfinity/projected_overage_charge/config"])
+        assert config["name"] == "Projected overage charge" and config["unit_of_measurement"] == "USD"
+        assert json.loads(sent["xfinity/attributes"])["overage"]["projected_over"] == 971.0
+    r = reading()  # no terms in its answer: Home Assistant shows unknown, nothing is made up
+    states = check_discovery(dict(mqtt.messages(r, build_report([], r), settings)))
+    assert states["overage_charge"] == states["projected_overage_charge"] == "None"
 
 
 def test_prefixes_and_long_running_configs():

@@ -22,6 +22,7 @@ NAMES = {"xfinity_usage_used_bytes", "xfinity_usage_allowance_bytes", "xfinity_u
          "xfinity_usage_cycle_start_timestamp_seconds", "xfinity_usage_cycle_end_timestamp_seconds",
          "xfinity_usage_device_used_bytes", "xfinity_usage_plan_info",
          "xfinity_usage_last_success_timestamp_seconds", "xfinity_usage_up"}
+OVERAGE = {"xfinity_usage_overage_dollars", "xfinity_usage_projected_overage_dollars"}
 GB = 2 ** 30
 
 
@@ -71,9 +72,37 @@ def test_names_units_and_labels():
     for line in text.splitlines():  # every metric name the issue lists, and no date labels
         if not line.startswith("#"):
             name = line.split("{")[0].split(" ")[0]
-            assert name in NAMES, name
+            assert name in NAMES | OVERAGE, name
             assert "date" not in line and "2026" not in line.split(" ")[0]
     assert "cached" not in text.lower()
+
+
+def test_overage_dollars_of_an_over_cap_account(tmp_path):
+    """The simulated account at 1100 of 1229 GB half-way through the cycle: $0 so far, $100 projected
+    (the answer's maximum), in a textfile promtool accepts; $0 projected with a courtesy credit left."""
+    from xfinity_usage.simulator import data
+    from xfinity_usage.usage import reading_from_json
+
+    utc = datetime.timezone.utc
+    now = datetime.datetime(2026, 11, 16, tzinfo=utc).timestamp()
+    for scenario, projected in (("over_cap", 100.0), ("over_cap_courtesy", 0.0)):
+        r = reading_from_json(data.usage_json(datetime.date(2026, 11, 16), scenario), now=now)
+        path = tmp_path / f"{scenario}.prom"
+        prom.write_reading(str(path), r, build_report([], r, now=now, tz=utc))
+        text = path.read_text()
+        promtool(text)
+        metrics = values(text)
+        assert metrics["xfinity_usage_overage_dollars"] == 0.0, scenario
+        assert metrics["xfinity_usage_projected_overage_dollars"] == projected, scenario
+        assert metrics["xfinity_usage_projected_bytes"] == 2200 * GB
+        assert OVERAGE | NAMES == set(parse(text))
+
+
+def test_no_terms_no_overage_metrics():
+    collector = prom.UsageCollector()
+    r = reading()  # no answer kept: no terms
+    collector.update(r, build_report([], r))
+    assert not OVERAGE & set(parse(prom.render(collector)))
 
 
 def test_unlimited_plan_has_no_allowance_and_help_says_cached():

@@ -311,3 +311,62 @@ def test_unknown_status():
 def test_bad_check_arguments(kwargs):
     with pytest.raises(ValueError):
         check_state(report_at(1.0, 2.0), **kwargs)
+
+
+# ---------------------------------------------------------------- overage
+
+
+def overage_raw(used, courtesy_remaining=0):
+    """The usage JSON with the terms of real answers: 50 GB blocks at $10, at most $100."""
+    data = raw(used)
+    for month in data["usageMonths"]:
+        month.update(additionalBlockSize=50, additionalCostPerBlock=10, maximumOverageCharge=100, overageCharges=0)
+    data.update(courtesyUsed=1 - courtesy_remaining, courtesyRemaining=courtesy_remaining, courtesyAllowed=1)
+    return data
+
+
+def test_report_overage_over_the_cap_so_far_and_projected():
+    r = reading_from_dict({"data_timestamp": at(2026, 11, 16), "units": "GB", "used": 1300.0, "total": 1229.0,
+                           "raw": overage_raw(1300.0)})
+    report = build_report([], r, now=at(2026, 11, 16), tz=UTC)
+    assert report["overage"] == {
+        "currency": "USD", "units": "GB", "over": 71.0, "charge": 20.0, "blocks": 2,
+        "projected_over": 1371.0, "projected_charge": 100.0, "projected_blocks": 28,
+        "block_size": 50.0, "cost_per_block": 10.0, "maximum_charge": 100.0,
+        "courtesy_remaining": 0, "courtesy_applies": False}
+    assert json.loads(json.dumps(report)) == report
+    text = render_text(report)
+    assert ("Overage:       71.0 GB over the cap so far -> $20\n"
+            "               projected 1371 GB over -> $100\n"
+            "               (50 GB blocks at $10, max $100)\n") in text
+    assert all(len(line) <= 72 for line in text.splitlines())
+    assert "over the cap by 71.0 GB" in " ".join(report["notes"])
+    state, line = check_state(report, warn=80, crit=150)
+    assert state == State.CRITICAL
+    assert line == ("XFINITY USAGE CRITICAL - 1300 of 1229 GB (106%), projected 2600 GB (212%), overage $100 "
+                    "projected | used=1300GB;;;0;1229 projected=2600GB;983.2;1843.5;0;1229 "
+                    "overage_charge=20;;;0;100 projected_overage_charge=100;;;0;100")
+
+
+def test_report_overage_waived_by_a_courtesy_credit():
+    r = reading_from_dict({"data_timestamp": at(2026, 11, 16), "units": "GB", "used": 1300.0, "total": 1229.0,
+                           "raw": overage_raw(1300.0, courtesy_remaining=1)})
+    report = build_report([], r, now=at(2026, 11, 16), tz=UTC)
+    assert (report["overage"]["charge"], report["overage"]["projected_charge"]) == (0.0, 0.0)
+    assert report["overage"]["courtesy_applies"] is True
+    assert "71.0 GB over the cap so far -> $0, courtesy credit left: 1\n" in render_text(report)
+
+
+def test_report_without_terms_or_readings_has_no_overage(tmp_path):
+    readings = series()  # their answers carry no terms
+    report = build_report(readings[:-1], readings[-1], now=readings[-1].data_timestamp, tz=UTC)
+    assert report["overage"] is None and "Overage" not in render_text(report)
+    assert "overage" not in check_state(report)[1]
+    assert build_report([])["overage"] is None
+    # the history keeps no answer: a report from it alone has no terms, so no overage
+    store = HistoryStore(str(tmp_path / "h.sqlite3"))
+    r = reading_from_dict({"data_timestamp": at(2026, 11, 16), "units": "GB", "used": 1300.0, "total": 1229.0,
+                           "raw": overage_raw(1300.0)})
+    store.record(r)
+    assert build_report(store, r, now=at(2026, 11, 16), tz=UTC)["overage"]["charge"] == 20.0
+    assert build_report(store, now=at(2026, 11, 16), tz=UTC)["overage"] is None

@@ -3,7 +3,9 @@
 A reading becomes ``<prefix>.used_<unit>`` and ``<prefix>.total_<unit>``
 (unit lower-cased, e.g. ``xfinity.used_gb``), stamped with the
 :class:`~xfinity_usage.reading.Reading`'s ``data_timestamp``. A value that is ``None`` (no cap on an unlimited plan,
-or no meter at all) is left out rather than sent as a number.
+or no meter at all) is left out rather than sent as a number. :func:`overage_extra`
+gives the report's overage charges as extra metrics (``overage_dollars``,
+``projected_overage_dollars``).
 """
 from __future__ import annotations
 
@@ -72,6 +74,18 @@ def reading_metrics(reading: Reading, prefix: str = "xfinity",
     if duplicates:
         raise ValueError(f"metric names collide: {', '.join(duplicates)}")
     return metrics
+
+
+def overage_extra(report: Mapping[str, Any] | None) -> dict[str, float]:
+    """The report's overage charges as extra metrics: ``overage_dollars`` (so far) and
+    ``projected_overage_dollars``, in US dollars; a charge the report does not have is left out
+    (no terms in the answer, an unlimited plan, no projection yet)."""
+    overage = (report or {}).get("overage") or {}
+    extra = {}
+    for name, key in (("overage_dollars", "charge"), ("projected_overage_dollars", "projected_charge")):
+        if overage.get(key) is not None:
+            extra[name] = float(overage[key])
+    return extra
 
 
 class GraphiteClient:

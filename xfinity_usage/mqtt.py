@@ -11,9 +11,11 @@ Assistant marks the figures unavailable when runs stop; the long-running
 mode (``--interval``) instead keeps a connection with a last will on
 ``<mqtt prefix>/status`` (``online``/``offline``).
 
-Figures are in GB as Xfinity counts them: in 1024s (``UNIT_BYTES``). On an
-unlimited plan the figures that need a cap (allowance, remaining, percent,
-daily budget) are not published, and their retained configs are removed.
+Figures are in GB as Xfinity counts them: in 1024s (``UNIT_BYTES``); the
+overage charges (so far and projected) in US dollars, device class
+``monetary``. On an unlimited plan the figures that need a cap (allowance,
+remaining, percent, daily budget, overage charges) are not published, and
+their retained configs are removed.
 
 paho-mqtt (2.x) is an optional extra: ``pip install 'xfinity-usage[mqtt]'``.
 """
@@ -51,6 +53,8 @@ NONE_PAYLOAD = "None"
 EXTRA_HINT = "pip install 'xfinity-usage[mqtt]'"
 #: The unit every data figure is published in (1024-based, as Xfinity counts).
 UNIT = "GB"
+#: The unit of the overage charges.
+CURRENCY = "USD"
 
 _UNSAFE_ID = re.compile(r"[^A-Za-z0-9_-]")
 
@@ -66,6 +70,7 @@ class Entity:
     unit: Optional[str] = None
     icon: Optional[str] = None
     needs_cap: bool = False
+    precision: int = 1
 
 
 #: The sensors, in publishing order (the issue's table).
@@ -76,6 +81,11 @@ ENTITIES = (
     Entity("percent_used", "Data used percent", None, None, "%", "mdi:percent", needs_cap=True),
     Entity("projected", "Projected at cycle end", None, None, UNIT, "mdi:chart-line"),  # a prediction
     Entity("daily_budget", "Daily budget left", None, None, UNIT, "mdi:calendar-today", needs_cap=True),
+    # US dollars; Home Assistant allows no state class but "total" on a monetary sensor, and these
+    # are neither running totals nor measurements: none.
+    Entity("overage_charge", "Overage charge", "monetary", None, CURRENCY, needs_cap=True, precision=2),
+    Entity("projected_overage_charge", "Projected overage charge", "monetary", None, CURRENCY,
+           needs_cap=True, precision=2),
     Entity("cycle_start", "Cycle start", "date"),
     Entity("cycle_end", "Cycle end", "date"),
     Entity("last_update", "Last update", "timestamp"),
@@ -203,7 +213,7 @@ def discovery_config(entity: Entity, settings: MqttSettings, *, availability: bo
         config["state_class"] = entity.state_class
     if entity.unit:
         config["unit_of_measurement"] = entity.unit
-        config["suggested_display_precision"] = 1
+        config["suggested_display_precision"] = entity.precision
     if entity.icon:
         config["icon"] = entity.icon
     if entity.key == ATTRIBUTES_ENTITY:
@@ -238,6 +248,11 @@ def state_values(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
     start = report.get("cycle_start") or (reading.cycle_start.isoformat() if reading.cycle_start else None)
     end = report.get("cycle_end") or (reading.cycle_end.isoformat() if reading.cycle_end else None)
     percent = report.get("percent")
+    overage = report.get("overage") or {}
+
+    def money(value: Any) -> str:
+        return NONE_PAYLOAD if value is None else _number(float(value))
+
     return {
         "used": data(used),
         "allowance": data(total),
@@ -245,6 +260,8 @@ def state_values(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
         "percent_used": NONE_PAYLOAD if percent is None else _number(percent),
         "projected": data(report.get("projected")),
         "daily_budget": data(report.get("daily_budget")),
+        "overage_charge": money(overage.get("charge")),
+        "projected_overage_charge": money(overage.get("projected_charge")),
         "cycle_start": start or NONE_PAYLOAD,
         "cycle_end": end or NONE_PAYLOAD,
         "last_update": datetime.datetime.fromtimestamp(reading.data_timestamp, datetime.timezone.utc)
@@ -255,7 +272,7 @@ def state_values(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
 def attributes(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
     """The reading's details for the JSON attributes (the raw payload left out)."""
     details = {key: value for key, value in reading.to_dict().items() if key != "raw"}
-    for key in ("days_left", "projection_basis", "average_per_day", "rate_last_24h"):
+    for key in ("days_left", "projection_basis", "average_per_day", "rate_last_24h", "overage"):
         if report and report.get(key) is not None:
             details[key] = report[key]
     return details

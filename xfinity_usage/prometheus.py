@@ -8,6 +8,9 @@ prefix, base units (bytes, seconds) and no date labels. Xfinity counts in
 - ``xfinity_usage_used_bytes``: data used this cycle;
 - ``xfinity_usage_allowance_bytes``: the cap (absent on an unlimited plan);
 - ``xfinity_usage_projected_bytes``: projected use at the end of the cycle (when known);
+- ``xfinity_usage_overage_dollars``: the overage charge so far this cycle, in US dollars (0 under
+  the cap or with a courtesy credit left; absent when the answer gives no terms, or no cap);
+- ``xfinity_usage_projected_overage_dollars``: the overage charge projected at the end of the cycle;
 - ``xfinity_usage_cycle_start_timestamp_seconds``: local midnight starting the cycle;
 - ``xfinity_usage_cycle_end_timestamp_seconds``: local midnight after the cycle's last day;
 - ``xfinity_usage_device_used_bytes{device}``: data used this cycle by one device;
@@ -117,6 +120,11 @@ class UsageCollector:
                              _bytes(reading.total, reading.units))
             yield from gauge("projected_bytes", "Projected data use at the end of the billing cycle, in bytes.",
                              _bytes(report.get("projected"), units))
+            overage = report.get("overage") or {}
+            yield from gauge("overage_dollars", "Overage charge so far this billing cycle, in US dollars "
+                             "(0 under the cap or with a courtesy credit left).", overage.get("charge"))
+            yield from gauge("projected_overage_dollars", "Overage charge projected at the end of the billing "
+                             "cycle, in US dollars.", overage.get("projected_charge"))
             start = reading.cycle_start or _date(report.get("cycle_start"))
             end = reading.cycle_end or _date(report.get("cycle_end"))
             if start is not None and end is not None:

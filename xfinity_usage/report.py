@@ -18,6 +18,7 @@ from typing import Any, List, Mapping, Optional, Tuple, cast
 
 from . import projection as proj
 from .history import MonthlyTotal, cycle_of, month_totals
+from .overage import format_money, overage_of
 from .reading import Reading
 
 #: Widest line :func:`render_text` writes.
@@ -58,8 +59,11 @@ def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[
     ``average_per_day``, ``rate_last_24h``, ``projected``,
     ``projection_basis`` (``"last_24h"``, ``"cycle_average"`` or None),
     ``daily_budget``, ``devices`` ([{id, usage}], most first),
-    ``past_cycles`` ([{start, end, used, total, units}], oldest first) and
-    ``notes`` (why a figure is missing or rests on little data).
+    ``past_cycles`` ([{start, end, used, total, units}], oldest first),
+    ``overage`` (None, or the dict of :meth:`~xfinity_usage.overage.Overage.to_dict`: the
+    GB over the cap and the charge, so far and projected, from the terms in the reading's
+    answer; None on an unlimited plan, or when the reading carries no terms, as readings
+    taken from the history do not) and ``notes`` (why a figure is missing or rests on little data).
     """
     zone = proj.resolve_tz(tz)
     now = time.time() if now is None else now
@@ -112,6 +116,7 @@ def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal],
     rate = proj.rate_last_24h(cycle, as_of, cycle_start=start, cycle_end=end, tz=zone)
     projection = proj.project(used, as_of, end, rate_24h=rate, average=average, tz=zone)
     remaining = total - used if total else None
+    overage = overage_of(current, projection.projected, used)
     budget = proj.daily_budget(remaining, left) if remaining is not None else None
 
     first = cycle[0].data_timestamp
@@ -158,6 +163,7 @@ def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal],
                     for ident, usage in sorted(current.devices.items(), key=lambda item: (-item[1], item[0]))],
         "past_cycles": [{"start": m.start.isoformat(), "end": m.end.isoformat(), "used": m.used,
                          "total": m.total, "units": m.units} for m in months if m.end < start],
+        "overage": overage.to_dict() if overage is not None else None,
         "notes": notes,
     }
 
@@ -167,7 +173,8 @@ def _empty_report(units: Optional[str], total: Optional[float], why: str) -> dic
         "used", "percent", "remaining", "cycle_start", "cycle_end", "as_of", "as_of_local",
         "days_elapsed", "days_left", "average_per_day", "rate_last_24h", "projected",
         "projection_basis", "daily_budget"))
-    report.update(total=total, units=units, readings=0, daily=[], devices=[], past_cycles=[], notes=[why])
+    report.update(total=total, units=units, readings=0, daily=[], devices=[], past_cycles=[], overage=None,
+                  notes=[why])
     return report
 
 
@@ -267,7 +274,48 @@ def _figure_lines(report: Mapping[str, Any], units: str) -> List[str]:
         rows.append(("", f"(at {pace})"))
     if report["daily_budget"] is not None:
         rows.append(("Daily budget", f"{_num(report['daily_budget'])} {units}/day to stay within the cap"))
+    rows += _overage_rows(report.get("overage"))
     return [f"{label + ':' if label else '':<15}{text}" for label, text in rows]
+
+
+def _overage_rows(overage: Optional[Mapping[str, Any]]) -> List[Tuple[str, str]]:
+    """``Overage: projected 971 GB over -> $100`` and the terms, e.g. ``(50 GB blocks at $10, max $100)``."""
+    if not overage:
+        return []
+    units = overage["units"]
+
+    def charge(amount: Optional[float]) -> str:
+        if amount is None:
+            return "charge not known"
+        if amount == 0 and overage["courtesy_applies"]:
+            left = overage["courtesy_remaining"]
+            return f"$0, courtesy credit left: {left}" if left else "$0, a courtesy credit covers this cycle"
+        return format_money(amount)
+
+    texts = []
+    if overage["over"] > 0:
+        texts.append(f"{_num(overage['over'])} {units} over the cap so far -> {charge(overage['charge'])}")
+    projected = overage["projected_over"]
+    if projected is None:
+        texts.append("no projection yet" if not texts else "")
+    elif projected > 0:
+        texts.append(f"projected {_num(projected)} {units} over -> {charge(overage['projected_charge'])}")
+    else:
+        texts.append(f"none projected -> {charge(overage['projected_charge'])}")
+    terms = []
+    if overage["block_size"] and overage["cost_per_block"] is not None:
+        terms.append(f"{overage['block_size']:g} {units} blocks at {format_money(overage['cost_per_block'])}")
+    else:
+        terms.append("no block size or price given")
+    if overage["maximum_charge"] is not None:
+        terms.append(f"max {format_money(overage['maximum_charge'])}")
+    texts = [text for text in texts if text]
+    last = f"{texts[-1]} ({', '.join(terms)})"
+    if 15 + len(last) <= TEXT_WIDTH:
+        texts[-1] = last
+    else:
+        texts.append(f"({', '.join(terms)})")
+    return [("Overage" if index == 0 else "", text) for index, text in enumerate(texts)]
 
 
 def _chart(daily: List[Mapping[str, Any]], units: str) -> List[str]:
@@ -300,7 +348,9 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
     UNKNOWN when there is no usage figure, or when ``on="projected"``
     and there is no projection yet. Perfdata has ``used`` and ``projected``
     in the report's units with min 0 and max the cap; the thresholds, in
-    absolute units, go on the figure compared. Raises ValueError for a bad
+    absolute units, go on the figure compared. When the report has the
+    overage, ``overage_charge`` and ``projected_overage_charge`` follow, in
+    US dollars (no unit) with min 0 and max the maximum charge. Raises ValueError for a bad
     ``on`` or thresholds (negative, or ``warn`` above ``crit``).
     """
     if on not in ("projected", "used"):
@@ -350,6 +400,11 @@ def _summary(report: Mapping[str, Any]) -> str:
         text = f"{_num(used)} {units} used (unlimited plan)"
         if projected is not None:
             text += f", projected {_num(projected)} {units}"
+    overage = report.get("overage") or {}
+    if overage.get("projected_charge"):
+        text += f", overage {format_money(overage['projected_charge'])} projected"
+    elif overage.get("charge"):
+        text += f", overage {format_money(overage['charge'])} so far"
     return text
 
 
@@ -374,6 +429,11 @@ def _perfdata(report: Mapping[str, Any], warn: Optional[float], crit: Optional[f
             continue
         w, c = (limits["warn"], limits["crit"]) if label == on else ("", "")
         parts.append(f"{label}={_perf_number(value)}{units};{w};{c};0;{maximum}")
+    overage = report.get("overage") or {}
+    most = _perf_number(overage.get("maximum_charge"))
+    for label, key in (("overage_charge", "charge"), ("projected_overage_charge", "projected_charge")):
+        if overage.get(key) is not None:  # in US dollars: perfdata has no currency unit
+            parts.append(f"{label}={_perf_number(overage[key])};;;0;{most}")
     return " ".join(parts)
 
 

@@ -27,6 +27,15 @@ UNLIMITED_VARIANTS = {
     "unlimited_name": ("Unlimited Data Plan", ALLOWANCE),
 }
 ACCOUNT_NUMBER = "8499050123456789"
+#: The current month's usage of the over-the-cap scenarios: under the cap so far, but at a pace
+#: that ends the cycle well over it.
+OVER_CAP_USAGE = 1100.0
+#: The account's courtesy credits (courtesyUsed, courtesyRemaining, courtesyAllowed) per scenario:
+#: Xfinity forgives the first overage. ``over_cap`` has spent its one credit (in a month a year ago,
+#: listed in courtesyMonths as ``MM/YYYY``), ``over_cap_courtesy`` has it left.
+COURTESY = {"over_cap": (1, 0, 1), "over_cap_courtesy": (0, 1, 1)}
+DEFAULT_COURTESY = (0, 2, 2)
+OVER_CAP_SCENARIOS = tuple(COURTESY)
 MONTH_ABBR = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 #: How a month's usage is split between its devices, in percent (2 or 3 devices).
 DEVICE_SHARES = ((62, 27, 11), (71, 29))
@@ -69,9 +78,14 @@ def devices(index: int, usage: float) -> list:
     return [{"id": f"44:1C:A8:{index:02X}:{n:02X}:5E", "usage": part / 2} for n, part in enumerate(parts)]
 
 
-def monthly_usages(count: int = 6) -> tuple:
+def current_usage(scenario: str = "normal") -> float:
+    """The current month's ``homeUsage`` in ``scenario``."""
+    return OVER_CAP_USAGE if scenario in OVER_CAP_SCENARIOS else CURRENT_USAGE
+
+
+def monthly_usages(count: int = 6, scenario: str = "normal") -> tuple:
     """Each month's ``homeUsage``, oldest first (``count`` up to 12)."""
-    return (OLDER_USAGE + EARLIER_USAGE + (CURRENT_USAGE,))[-count:]
+    return (OLDER_USAGE + EARLIER_USAGE + (current_usage(scenario),))[-count:]
 
 
 def month_count(scenario: str) -> int:
@@ -83,14 +97,21 @@ def usage_json(today: datetime.date, scenario: str = "normal") -> dict:
     """The body of the usage JSON endpoints (see docs/site.rst).
 
     ``months_reversed`` lists the months newest first; the unlimited variants
-    (:data:`UNLIMITED_VARIANTS`) carry no ``policy`` field; ``moved`` has twelve months.
+    (:data:`UNLIMITED_VARIANTS`) carry no ``policy`` field; ``moved`` has twelve months;
+    ``over_cap`` and ``over_cap_courtesy`` are at :data:`OVER_CAP_USAGE` (:data:`COURTESY`).
+
+    Every month carries the overage terms and every answer the courtesy credits, with the
+    names and values of real answers: 50 GB blocks at $10, at most $100 a month
+    (thor0215/hassio-xfinity-usage, tests/const.py and issue #70; robert-alfaro/xfinity-usage
+    issue #3). No month is over the cap yet, so its overage figures are 0.
     """
     unlimited = is_unlimited(scenario)
     count = month_count(scenario)
     plan, allowance = UNLIMITED_VARIANTS.get(scenario, (
         "Unlimited Data Plan" if unlimited else "1.2 Terabyte Data Plan", 0.0 if unlimited else ALLOWANCE))
     months = []
-    for index, ((start, end), used) in enumerate(zip(month_bounds(today, count), monthly_usages(count))):
+    bounds = month_bounds(today, count)
+    for index, ((start, end), used) in enumerate(zip(bounds, monthly_usages(count, scenario))):
         months.append({
             "policyName": plan,
             "startDate": fmt_date(start),
@@ -122,12 +143,14 @@ def usage_json(today: datetime.date, scenario: str = "normal") -> dict:
             del months[-1]["policy"]
     if scenario == "months_reversed":
         months.reverse()
+    used_credits, remaining, allowed = COURTESY.get(scenario, DEFAULT_COURTESY)
+    forgiven = bounds[-1][0].replace(year=bounds[-1][0].year - 1)
     return {
         "accountNumber": ACCOUNT_NUMBER,
-        "courtesyUsed": 0,
-        "courtesyRemaining": 2,
-        "courtesyAllowed": 2,
-        "courtesyMonths": [],
+        "courtesyUsed": used_credits,
+        "courtesyRemaining": remaining,
+        "courtesyAllowed": allowed,
+        "courtesyMonths": [f"{forgiven.month:02d}/{forgiven.year:04d}"] if used_credits else [],
         "inPaidOverage": False,
         "displayUsage": True,
         "usageMonths": months,
@@ -167,10 +190,10 @@ def meter_data(today: datetime.date, scenario: str = "normal") -> dict:
     return {
         "plan": "unlimited" if unlimited else "limited",
         "unit": UNITS,
-        "used": CURRENT_USAGE,
+        "used": current_usage(scenario),
         "allowance": None if unlimited else ALLOWANCE,
         "months": [{"label": month_label(start), "used": used}
-                   for (start, _end), used in zip(month_bounds(today), monthly_usages())],
+                   for (start, _end), used in zip(month_bounds(today), monthly_usages(scenario=scenario))],
     }
 
 
@@ -179,7 +202,7 @@ def expected_reading(scenario: str) -> dict:
     if scenario == "unlimited_404":
         return {"units": UNITS, "used": None, "total": None}
     total: float | None = None if is_unlimited(scenario) else ALLOWANCE
-    return {"units": UNITS, "used": CURRENT_USAGE, "total": total}
+    return {"units": UNITS, "used": current_usage(scenario), "total": total}
 
 
 def without_usage_months(body: Any) -> Any:
