@@ -199,7 +199,8 @@ def test_unknown_scenario_and_fault_kind():
 def test_scenarios():
     assert SCENARIOS == ("normal", "legacy_form", "mfa", "access_denied", "security_check", "unlimited",
                          "unlimited_404", "json_gone", "password_reset", "moved", "api_sc", "scrape_text",
-                         "months_reversed", "unlimited_zero", "unlimited_large", "unlimited_name")
+                         "months_reversed", "unlimited_zero", "unlimited_large", "unlimited_name", "over_cap",
+                         "over_cap_courtesy")
     assert FAULT_KINDS == ("blank", "error500", "error503", "reset", "slow", "truncated", "no_usage_months",
                            "access_denied")
 

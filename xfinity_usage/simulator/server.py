@@ -20,7 +20,8 @@ DEMO_USERNAME = "demo@example.com"
 DEMO_PASSWORD = "demo-password-1"
 SCENARIOS = ("normal", "legacy_form", "mfa", "access_denied", "security_check", "unlimited",
              "unlimited_404", "json_gone", "password_reset", "moved", "api_sc", "scrape_text",
-             "months_reversed", "unlimited_zero", "unlimited_large", "unlimited_name")
+             "months_reversed", "unlimited_zero", "unlimited_large", "unlimited_name", "over_cap",
+             "over_cap_courtesy")
 #: The hosts, by label: the customer site, the login site, the new account site (www.xfinity.com)
 #: and the 2024 API host (api.sc.xfinity.com); each is its own port on 127.0.0.1.
 HOSTS = ("customer", "login", "account", "api")

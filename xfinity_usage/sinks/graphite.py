@@ -37,7 +37,10 @@ def from_args(args: argparse.Namespace, context: Context) -> Optional[GraphiteSi
 
 
 def extra_metrics(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
-    """``--graphite-extra``'s metrics: ``projected_<unit>`` and ``device.<id>_<unit>``, from the report."""
+    """``--graphite-extra``'s metrics from the report: ``projected_<unit>``, ``device.<id>_<unit>``,
+    and the overage charges (``overage_dollars``, ``projected_overage_dollars``) when known."""
+    from ..graphite import overage_extra
+
     if report is None:
         return {}
     unit = (report.get("units") or reading.units).lower()
@@ -45,6 +48,7 @@ def extra_metrics(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict
              if d.get("usage") is not None}
     if report.get("projected") is not None:
         extra[f"projected_{unit}"] = report["projected"]
+    extra.update(overage_extra(report))
     return extra
 
 

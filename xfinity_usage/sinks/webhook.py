@@ -63,7 +63,8 @@ def shown(url: str) -> str:
 
 
 def body(reading: Reading, report: Optional[Mapping[str, Any]], *, with_report: bool = True) -> dict:
-    """The JSON POSTed for ``reading``: figures, cycle, source, time, projection (and the report)."""
+    """The JSON POSTed for ``reading``: figures, cycle, source, time, projection, overage (None when the
+    answer has no terms) and, ``with_report``, the whole report."""
     report = report or {}
     when = datetime.datetime.fromtimestamp(reading.data_timestamp, datetime.timezone.utc)
     document = {
@@ -79,6 +80,7 @@ def body(reading: Reading, report: Optional[Mapping[str, Any]], *, with_report: 
         "projected": report.get("projected"),
         "projection_basis": report.get("projection_basis"),
         "days_left": report.get("days_left"),
+        "overage": report.get("overage"),
     }
     if with_report and report:
         document["report"] = dict(report)
