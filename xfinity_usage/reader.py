@@ -24,7 +24,7 @@ from .errors import (AccessDeniedError, BrowserError, DataError, SiteChangedErro
 from .login import access_denied
 from .pages import (AMOUNT_CELL_JS_RE, METER_TEXT_JS_RE, SEL_METER, SEL_USAGE_ERROR, SEL_USAGE_TABLE, Page,
                     PageKind, Timeouts, check_browser, on_account_site, origin)
-from .retry import Backoff, Deadline
+from .retry import Backoff, Deadline, retrying
 
 logger = logging.getLogger(__name__)
 
@@ -317,18 +317,15 @@ class UsageReader:
     def _from_endpoint(self, key: str, headers: Mapping[str, str]) -> tuple[Any, XfinityUsageError | None]:
         """``(reading, None)``, or ``(None, the last failure)`` once retrying no longer helps."""
         url = self.urls[key]
-        backoff = self._new_backoff()
-        attempt = 0
-        while True:
-            attempt += 1
+
+        self.deadline.check("reading the usage")  # out of time: the run ends here, not the endpoint
+        try:
+            return retrying(lambda: self.fetch_json(url, {"Accept": "application/json", **headers}), self.deadline,
+                            f"usage from {key}", self.retries, self._new_backoff), None
+        except XfinityUsageError as exc:
+            logger.info("usage from %s failed: %s", key, exc)
             self.deadline.check("reading the usage")
-            try:
-                return self.fetch_json(url, {"Accept": "application/json", **headers}), None
-            except XfinityUsageError as exc:
-                logger.info("usage from %s failed (attempt %d): %s", key, attempt, exc)
-                if not exc.transient or attempt > self.retries:
-                    return None, exc
-            backoff.wait(self.deadline)
+            return None, exc
 
     # -- a moved account: the new account site -----------------------------------
 
@@ -347,14 +344,10 @@ class UsageReader:
         call_path = urlsplit(self.urls[MOVED_SOURCE]).path
         how = add_preload_script(self.driver, preload_source(call_path))
         logger.info("observing the account page's own %s call (%s)", call_path, how)
-        backoff = self._new_backoff()
-        attempt = 0
-        while True:
-            attempt += 1
+        def once() -> Any:
             self.deadline.check("reading the usage on the new account site")
             self.page.load(self.urls[ACCOUNT_PAGE])
             seen, kind = self._wait_for_billing()
-            failure: XfinityUsageError
             if seen is not None:
                 status, body = seen.get("status") or 0, seen.get("body") or ""
                 if status == 200:
@@ -370,22 +363,24 @@ class UsageReader:
                                            "the site may have changed, please report it")
                 if 0 < status < 500:
                     raise SiteChangedError(f"the account page's own {call_path} call answered HTTP {status}")
-                failure = SiteUnavailableError(f"the account page's {call_path} call answered {status or 'nothing'}")
-            elif kind is PageKind.ACCESS_DENIED:
+                raise _PageFailed(f"the account page's {call_path} call answered {status or 'nothing'}")
+            if kind is PageKind.ACCESS_DENIED:
                 raise access_denied()
-            elif kind in (PageKind.ERROR, PageKind.BLANK):
-                failure = SiteUnavailableError(f"the new account site kept failing to load ({kind} page)")
-            elif kind.value in _SIGNED_OUT:
+            if kind in (PageKind.ERROR, PageKind.BLANK):
+                raise _PageFailed(f"the new account site kept failing to load ({kind} page)")
+            if kind.value in _SIGNED_OUT:
                 raise SiteChangedError(f"the account page ({self.urls[ACCOUNT_PAGE]}) sent the signed-in browser "
                                        f"back to the sign-in ({kind} page); the site may have changed, please report it")
-            else:
-                raise SiteChangedError(
-                    f"the account page ({self.urls[ACCOUNT_PAGE]}) made no {call_path} call we could see "
-                    f"(page: {kind}); the site may have changed, please report it")
-            if attempt > self.retries:
-                raise SiteUnavailableError(f"{failure}; try again later")
-            logger.info("account page: %s, retrying (%d of %d)", failure, attempt, self.retries)
-            backoff.wait(self.deadline)
+            raise SiteChangedError(
+                f"the account page ({self.urls[ACCOUNT_PAGE]}) made no {call_path} call we could see "
+                f"(page: {kind}); the site may have changed, please report it")
+
+        try:
+            return retrying(once, self.deadline, "account page", self.retries, self._new_backoff,
+                            retry_on=lambda exc: isinstance(exc, _PageFailed),
+                            out_of_time="reading the usage on the new account site")
+        except _PageFailed as exc:
+            raise SiteUnavailableError(f"{exc}; try again later") from None
 
     def _wait_for_billing(self) -> tuple[dict | None, PageKind]:
         """Poll until the page's call was answered, the page fails, or the step times out."""
@@ -412,10 +407,7 @@ class UsageReader:
         3.0.4's selectors are tried first, then the sentence and the table by their text. The page, its failure to load its own data (its error message), a
         blank or an error page are retried; a page without the meter is not.
         """
-        backoff = self._new_backoff()
-        attempt = 0
-        while True:
-            attempt += 1
+        def once() -> Any:
             self.deadline.check("reading the usage page")
             self._open_usage_page()
             found, kind = self._wait_for_meter()
@@ -427,10 +419,13 @@ class UsageReader:
             if kind not in (PageKind.ERROR, PageKind.BLANK):
                 raise SiteChangedError(f"the usage page has no {SEL_METER} and {SEL_USAGE_TABLE}, nor a "
                                        "'remaining of ... monthly plan' sentence and a usage table")
-            if attempt > self.retries:
-                raise SiteUnavailableError("the usage page kept failing to load; try again later")
-            logger.info("usage page: %s, retrying (%d of %d)", kind, attempt, self.retries)
-            backoff.wait(self.deadline)
+            raise _PageFailed(f"the usage page: {kind}")
+
+        try:
+            return retrying(once, self.deadline, "usage page", self.retries, self._new_backoff,
+                            retry_on=lambda exc: isinstance(exc, _PageFailed), out_of_time="reading the usage page")
+        except _PageFailed:
+            raise SiteUnavailableError("the usage page kept failing to load; try again later") from None
 
     def _open_usage_page(self) -> None:
         """Load the usage page; reload it when already there (a new hash alone reloads nothing)."""
@@ -455,6 +450,10 @@ class UsageReader:
                 break
             self.page.sleep(self.page.timeouts.poll)
         return None, kind
+
+
+class _PageFailed(SiteUnavailableError):
+    """A page that failed in a way trying it again may fix (an error or blank page, a 5xx call)."""
 
 
 def _summary(failures: list[XfinityUsageError]) -> XfinityUsageError:

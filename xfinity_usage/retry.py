@@ -64,13 +64,16 @@ T = TypeVar("T")
 def retrying(call: Callable[[], T], deadline: Deadline, what: str, retries: int,
              new_backoff: Callable[[], Backoff] = Backoff, *,
              retry_on: Callable[[Exception], bool] = lambda exc: getattr(exc, "transient", False),
-             wait_for: Callable[[Exception], Optional[float]] = lambda exc: None) -> T:
+             wait_for: Callable[[Exception], Optional[float]] = lambda exc: None,
+             out_of_time: Optional[str] = None) -> T:
     """``call()``, tried again after a backoff while it raises an exception ``retry_on`` accepts
     (by default a transient :class:`~xfinity_usage.errors.XfinityUsageError`), at most ``retries``
     more times and never past ``deadline``; then the last exception propagates.
 
     ``wait_for(exc)`` may name the wait the service asked for (``Retry-After``): it replaces the
     backoff when it fits in the time left; one that does not fit ends the retries.
+    ``out_of_time`` names the step, when running out of time should raise the deadline's own
+    error (``gave up after N s while <out_of_time>``) rather than the last failure.
     """
     backoff = new_backoff()
     attempt = 0
@@ -79,7 +82,11 @@ def retrying(call: Callable[[], T], deadline: Deadline, what: str, retries: int,
         try:
             return call()
         except Exception as exc:
-            if not retry_on(exc) or attempt > retries or deadline.remaining() <= 0:
+            if not retry_on(exc) or attempt > retries:
+                raise
+            if deadline.remaining() <= 0:
+                if out_of_time is not None:
+                    deadline.check(out_of_time)
                 raise
             asked = wait_for(exc)
             if asked is not None and asked > deadline.remaining():

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 from .errors import XfinityUsageError
 from .files import ensure_private_dir, write_private
 from .reading import Reading
-from .retry import Backoff, Deadline
+from .retry import Backoff, Deadline, retrying
 from .secrets import Secret, mask
 
 logger = logging.getLogger(__name__)
@@ -98,23 +98,19 @@ class SessionSource:
         if not cookies:
             return None
         logger.info("reading usage with the saved session", extra=PROGRESS)
-        backoff = self._new_backoff()
-        for attempt in range(1, self.retries + 2):
-            try:
-                reading = fetch_usage(self.urls, cookies, timeout=deadline.cap(10.0), ca_certs=self.ca_certs)
-            except SessionExpired as exc:
-                logger.info("saved session not usable (%s); logging in with the browser", exc)
-                return None
-            except XfinityUsageError as exc:
-                if not exc.transient or attempt > self.retries:
-                    logger.info("saved session request failed (%s); logging in with the browser", exc)
-                    return None
-                logger.info("saved session request failed (%s); retrying (%d of %d)", exc, attempt, self.retries)
-                backoff.wait(deadline)
-                continue
-            logger.info("usage read with the saved session (no browser)")
-            return reading.with_source(self.name)
-        return None
+        try:
+            reading = retrying(
+                lambda: fetch_usage(self.urls, cookies, timeout=deadline.cap(10.0), ca_certs=self.ca_certs),
+                deadline, "saved session request", self.retries, self._new_backoff,
+                retry_on=lambda exc: getattr(exc, "transient", False) and not isinstance(exc, SessionExpired))
+        except SessionExpired as exc:
+            logger.info("saved session not usable (%s); logging in with the browser", exc)
+            return None
+        except XfinityUsageError as exc:
+            logger.info("saved session request failed (%s); logging in with the browser", exc)
+            return None
+        logger.info("usage read with the saved session (no browser)")
+        return reading.with_source(self.name)
 
 
 class BrowserSource:
