@@ -4,6 +4,7 @@ import base64
 import gzip
 import hashlib
 import json
+import os
 import re
 import secrets
 import time
@@ -305,3 +306,65 @@ def test_rotation_is_still_an_option(home):
         assert rotated.refresh_token != tokens.refresh_token
         with pytest.raises(SignInExpiredError, match="refused"):
             endpoint.refresh(tokens, 10)      # the old one no longer works
+
+
+# -- TLS ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def https_app(tmp_path_factory):
+    """The simulated app's GraphQL answer over TLS, with a certificate from a throwaway CA."""
+    import http.server
+    import ssl
+    import threading
+
+    from .fixtures_mqtt import CA
+
+    ca = CA(tmp_path_factory.mktemp("ca")).make()
+    answer = json.dumps(SimulatedApp().usage_answer()).encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(ca.server_cert), str(ca.server_key))
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"https://127.0.0.1:{server.server_address[1]}/galileo/graphql", str(ca.ca_cert)
+    server.shutdown()
+    server.server_close()
+
+
+def test_tls_is_verified_with_the_given_ca_and_refused_without_it(https_app):
+    url, ca_cert = https_app
+    status, body = Http(ca_cert)(url, {}, b"{}", 10)
+    assert status == 200 and json.loads(body)["data"]
+    with pytest.raises(SiteUnavailableError, match="certificate is not trusted"):
+        Http()(url, {}, b"{}", 10)
+
+
+def test_the_default_tls_context_verifies_and_reads_the_system_certificates_lazily():
+    import ssl
+
+    from xfinity_usage.app import tls_context
+
+    context = tls_context()
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert tls_context() is context      # once per process
+    paths = ssl.get_default_verify_paths()
+    hashed = paths.capath and any(name.endswith(".0") for name in os.listdir(paths.capath))
+    if hashed and os.path.realpath(paths.cafile or "") == os.path.realpath(paths.openssl_cafile or ""):
+        # the hashed directory is read certificate by certificate, when a chain needs one
+        assert context.cert_store_stats()["x509_ca"] == 0
+    else:
+        assert context.cert_store_stats()["x509_ca"] > 0     # the bundle, loaded as before

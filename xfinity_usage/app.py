@@ -127,6 +127,7 @@ class Http:
 
     def __call__(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
         import http.client
+        import ssl  # already loaded by http.client
         from urllib.parse import urlsplit
 
         parts = urlsplit(url)
@@ -145,6 +146,8 @@ class Http:
             conn.request("POST", path, body=body, headers={**dict(headers), "Connection": "close"})
             resp = conn.getresponse()
             data = resp.read()
+        except ssl.SSLCertVerificationError as exc:
+            raise SiteUnavailableError(f"{where}: its certificate is not trusted ({exc.verify_message})") from None
         except (OSError, http.client.HTTPException) as exc:
             raise SiteUnavailableError(f"{where} could not be reached: {exc.__class__.__name__}") from None
         finally:
