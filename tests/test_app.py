@@ -68,17 +68,17 @@ def test_pkce_s256_and_authorize_url_parameters():
     assert oauth.new_sign_in().state != pending.state
 
 
-def _answer(order="newest_first", units="GB", unlimited=False):
+def _answer(order="newest_first", units="mixed", unlimited=False):
     app = SimulatedApp(months_order=order, units=units, unlimited=unlimited, today=datetime.date(2026, 11, 29))
     return app, app.usage_answer()
 
 
 @pytest.mark.parametrize("order", ["newest_first", "oldest_first"])
-@pytest.mark.parametrize("units", ["GB", "TB"])
+@pytest.mark.parametrize("units", ["mixed", "GB", "TB"])
 def test_current_month_by_date_range_in_gb(order, units):
     app, raw = _answer(order, units)
     reading = reading_from_graphql(raw, now=datetime.datetime(2026, 11, 29, 12).timestamp())
-    assert (reading.used, reading.total, reading.units) == (312.0, 1229.0, "GB")
+    assert (reading.used, reading.total, reading.units) == (353.0, 1230.0, "GB")
     assert reading.cycle_start == datetime.date(2026, 11, 1) and reading.cycle_end == datetime.date(2026, 11, 30)
     assert [m.start.month for m in reading.months] == [9, 10, 11]
     assert reading.raw is raw and reading.source == "app" and reading.policy == "limited"

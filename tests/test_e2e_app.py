@@ -77,14 +77,14 @@ def paste_sign_in(app, home, *args, transform=lambda url: url):
 def test_sign_in_by_pasted_url_then_reading(app, home):
     code, out, err = paste_sign_in(app, home)
     assert code == 0, err
-    assert "Used 312 of 1229 GB" in out and "signed in" in err
+    assert "Used 353 of 1230 GB" in out and "signed in" in err
     assert app.state.grants == ["authorization_code"]
     # the next run uses the saved access token: one GraphQL call, no token call
     before = app.requests_to("token")
     code, out, err = run_cli(app, home, "-j", secret=False)
     assert code == 0, err
     reading = json.loads(out)
-    assert reading["source"] == "app" and reading["used"] == 312.0 and reading["raw"] == app.usage_answer()
+    assert reading["source"] == "app" and reading["used"] == 353.0 and reading["raw"] == app.usage_answer()
     assert app.requests_to("token") == before
 
 
@@ -125,7 +125,12 @@ def expire_access_token(path, expires_at=0.0):
     return files, tokens
 
 
-def test_expired_access_token_is_refreshed_and_rotation_saved_first(app, home):
+def test_expired_access_token_is_refreshed_and_rotation_saved_first(home):
+    with SimulatedApp(rotate=True) as app:
+        _refresh_with_rotation(app, home)
+
+
+def _refresh_with_rotation(app, home):
     path = signed_in(app, home)
     files, tokens = expire_access_token(path, time.time() + 200)   # inside the 5-minute margin
     code, out, err = run_cli(app, home, secret=False)
@@ -164,15 +169,15 @@ def test_answer_without_usage_is_site_changed(home):
     assert code == ExitCode.SITE_CHANGED and "internet.usage" in err
 
 
-@pytest.mark.parametrize("kwargs, total", [({"unlimited": True}, None), ({"units": "TB"}, 1229.0),
-                                           ({"months_order": "oldest_first"}, 1229.0)])
+@pytest.mark.parametrize("kwargs, total", [({"unlimited": True}, None), ({"units": "TB"}, 1230.0),
+                                           ({"units": "GB"}, 1230.0), ({"months_order": "oldest_first"}, 1230.0)])
 def test_unlimited_tb_and_month_order(home, kwargs, total):
     with SimulatedApp(**kwargs) as app:
         signed_in(app, home)
         code, out, err = run_cli(app, home, "-j")
     assert code == 0, err
     reading = json.loads(out)
-    assert (reading["used"], reading["total"], reading["units"]) == (312.0, total, "GB")
+    assert (reading["used"], reading["total"], reading["units"]) == (353.0, total, "GB")
 
 
 @pytest.mark.parametrize("endpoint", ["token", "graphql"])
@@ -183,7 +188,7 @@ def test_5xx_and_resets_are_retried(app, home, endpoint, kind):
     app.add_fault(endpoint, kind, count=2)
     slept = []
     reading = AppSource(path, urls=app.urls, backoff=lambda: Backoff(sleep=slept.append)).read(Deadline(30))
-    assert reading.used == 312.0 and app.state.injected == [(endpoint, kind)] * 2 and len(slept) == 2
+    assert reading.used == 353.0 and app.state.injected == [(endpoint, kind)] * 2 and len(slept) == 2
 
 
 @pytest.mark.parametrize("kind", ["error503", "reset"])
@@ -225,7 +230,7 @@ def test_two_runs_at_once_share_one_token_file(app, home):
         thread.start()
     for thread in threads:
         thread.join(30)
-    assert not errors and results == [312.0] * 4
+    assert not errors and results == [353.0] * 4
     # one refresh only: the others waited for the lock and reused its tokens; the rotated token works
     assert app.state.grants.count("refresh_token") == 1
     assert files.load()[0].refresh_token in app.state.refresh
@@ -341,7 +346,7 @@ def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
 
         sign_in(path, app.client_secret, ask, urls=app.urls)
     assert app.state.grants == ["authorization_code"]
-    assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 312.0
+    assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 353.0
 
 
 @pytest.mark.e2e
@@ -370,7 +375,7 @@ def test_sign_in_in_a_real_firefox_captures_the_code_from_bidi_events(app, home,
 
         sign_in(path, app.client_secret, ask, urls=app.urls)
     assert app.state.grants == ["authorization_code"]
-    assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 312.0
+    assert AppSource(path, urls=app.urls).read(Deadline(10)).used == 353.0
     assert any(record.name.endswith("websocket_connection") for record in caplog.records)  # BiDi was logged
     assert seen["code"].startswith("oi-") and seen["code"] not in caplog.text
 

@@ -43,7 +43,7 @@ def test_demo_one_shot_feeds_mqtt_and_the_textfile(make_broker, cli_env, tmp_pat
                           env=dict(cli_env, MQTT_PASSWORD="pw-e2e"), capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr
     states = check_discovery(broker.retained())
-    assert float(states["used"]) > 0 and states["allowance"] == "1229"
+    assert float(states["used"]) > 0 and states["allowance"] == "1230"
     promtool(textfile.read_text())
 
 

@@ -1,5 +1,6 @@
 """A site that cannot be reached is named at once (connection refused, name not resolved,
 certificate not trusted), in the login machine and in every real browser."""
+import logging
 import socket
 
 import pytest
@@ -7,7 +8,7 @@ from selenium.common.exceptions import WebDriverException
 
 from xfinity_usage.errors import SiteUnavailableError
 from xfinity_usage.login import Login
-from xfinity_usage.pages import Timeouts, network_error, probe
+from xfinity_usage.pages import UNSAFE_PORT, Timeouts, network_error, probe
 from xfinity_usage.retry import Deadline
 from xfinity_usage.secrets import Secret
 
@@ -33,7 +34,14 @@ def free_port():
     ("unknown error: net::ERR_CERT_AUTHORITY_INVALID", "certificate not trusted"),
     ("Reached error page: about:certerror?e=nssFailure2&u=https%3A//x/", "certificate not trusted"),
     ("net::ERR_CONNECTION_RESET", "connection reset"),
+    ("unknown error: net::ERR_UNSAFE_PORT", UNSAFE_PORT),
+    ("Reached error page: about:neterror?e=deniedPortAccess&u=http%3A//127.0.0.1%3A6000/", UNSAFE_PORT),
+    # any other error page, named by its code
+    ("Reached error page: about:neterror?e=fileNotFound&u=file%3A///x", "browser error page fileNotFound"),
+    ("unknown error: net::ERR_ADDRESS_INVALID", "browser error page ERR_ADDRESS_INVALID"),
+    ("chrome-error://chromewebdata/ This page isn't working", "browser error page"),
     ("timeout: Timed out receiving message from renderer", None),
+    ("about:blank", None),
 ])
 def test_network_error_names(text, name):
     assert network_error(text) == name
@@ -81,6 +89,29 @@ def test_firefox_error_page_that_hides_its_state_is_an_error_at_once():
     assert clock.now - 1000.0 < 15
 
 
+@pytest.mark.parametrize("failure", [
+    "Reached error page: about:neterror?e=deniedPortAccess&u=http%3A//x/",  # Firefox
+    "unknown error: net::ERR_UNSAFE_PORT",                                   # Chromium
+])
+def test_a_port_the_browser_refuses_is_named_at_once_and_not_retried(failure):
+    clock = FakeClock(1000.0)
+    driver = FakeDriver().on("get", HOME, WebDriverException(failure))
+    driver.shown = [state(HOME, "", "", ready="loading")]  # what a privileged error page may show
+    with pytest.raises(SiteUnavailableError, match="refuses to open this port"):
+        run_login(driver, clock).run()
+    assert driver.count("get", HOME) == 1 and clock.now - 1000.0 < 1
+
+
+def test_an_unknown_error_page_is_an_error_named_by_its_code_not_loading():
+    clock = FakeClock(1000.0)
+    failure = WebDriverException("Reached error page: about:neterror?e=brandNewError&u=http%3A//x/")
+    driver = FakeDriver().on("get", HOME, failure)
+    driver.shown = [state(HOME, "", "", ready="loading")]
+    with pytest.raises(SiteUnavailableError, match="browser error page brandNewError"):
+        run_login(driver, clock).run()
+    assert driver.count("get", HOME) == 4 and clock.now - 1000.0 < 15  # retried, no step waited out
+
+
 def test_untrusted_certificate_is_not_retried():
     clock = FakeClock(1000.0)
     driver = FakeDriver().on("get", HOME, WebDriverException("unknown error: net::ERR_CERT_AUTHORITY_INVALID"))
@@ -108,6 +139,43 @@ def test_every_browser_names_an_unreachable_site(browser_name, make_client, wher
     with pytest.raises(SiteUnavailableError) as info:
         client.read()
     assert name in str(info.value) and info.value.exit_code == 6
+
+
+#: Ports both Chromium and Firefox refuse to open (their restricted-port lists).
+UNSAFE_PORTS = (6000, 6665, 6666, 6667, 6668, 6669, 6697)
+
+
+def unsafe_port_site():
+    """The simulated site on the first free port the browsers refuse."""
+    from xfinity_usage.simulator import SimulatedSite
+
+    for port in UNSAFE_PORTS:
+        try:
+            return SimulatedSite(port_customer=port).start()
+        except OSError:
+            continue
+    pytest.fail(f"none of the ports {UNSAFE_PORTS} is free on 127.0.0.1")
+
+
+@pytest.mark.e2e
+@in_shared_browser
+@pytest.mark.parametrize("browser_name", [name for name in ENGINES if name != "phantomjs"])
+def test_every_browser_names_a_port_it_refuses_at_once(browser_name, make_client, caplog):
+    """Firefox's about:neterror?e=deniedPortAccess, Chromium's ERR_UNSAFE_PORT: named, not waited out
+    as a page that is still loading (it was: every 30 s step, 128 s in all)."""
+    import time
+
+    site = unsafe_port_site()
+    try:
+        client = make_client(site, browser_name=browser_name, timeout=60)
+        with caplog.at_level(logging.INFO, logger="xfinity_usage"), pytest.raises(SiteUnavailableError) as info:
+            client.read()
+        ended = time.time()
+    finally:
+        site.stop()
+    assert UNSAFE_PORT in str(info.value) and info.value.exit_code == 6
+    signing_in = next(r.created for r in caplog.records if r.getMessage() == "signing in")
+    assert ended - signing_in < 15, f"{ended - signing_in:.1f} s from the sign-in's start (the browser's start aside)"
 
 
 # ---------------------------------------------------------------- a browser that dies

@@ -4,7 +4,8 @@
 ``app``): it reuses the saved access token until five minutes before it
 expires, refreshes it with the refresh token otherwise (saving a rotated
 one before using it, under the token file's lock), refreshes once more on
-a 401, and retries a 5xx or a reset with backoff within the deadline.
+a 401 or a GraphQL ``UNAUTHENTICATED``, and retries a 429, a 5xx or a reset
+with backoff (or after the service's ``Retry-After``) within the deadline.
 :func:`sign_in` does the one-time sign-in. :func:`reading_from_graphql`
 turns the API's answer into a :class:`~xfinity_usage.reading.Reading`.
 """
@@ -13,12 +14,13 @@ from __future__ import annotations
 import datetime
 import json
 import logging
+import os
 import time
 from typing import Any, Callable, Mapping
 
 from . import oauth
 from .errors import ConfigError, DataError, SiteChangedError, SiteUnavailableError, XfinityUsageError
-from .reading import Month, Reading, convert, current_month, finite_number, is_unlimited, parse_date
+from .reading import Month, Reading, current_month, finite_number, is_unlimited, parse_date
 from .retry import Backoff, Deadline
 from .tokens import TokenFile
 
@@ -31,52 +33,128 @@ USAGE_QUERY = (
     "usage { inPaidOverage courtesy { totalAllowableCourtesy usedCourtesy remainingCourtesy } "
     "monthlyUsage { policy month year startDate endDate daysRemaining currentUsage { value unit } "
     "allowableUsage { value unit } overage overageCharge maximumOverageCharge courtesyCredit } } } } }")
+#: The persisted-query id the app sends for ``InternetDataUsage`` (a public operation hash, not a
+#: secret): the same 64-hex value in thor0215/hassio-xfinity-usage ``xfinity_graphql.py``
+#: (``_GRAPHQL_USAGE_DETAILS_HEADERS``) and csobrinho/xfinity-usage ``usage.go``
+#: (``usageExtraHeaders``). Both send it with their own query text, so the gateway does not
+#: check that the text matches the hash.
+OPERATION_ID = "61994c6016ac8c0ebcca875084919e5e01cb3b116a86aaf9646e597c3a1fbd06"
+#: The headers both peers send with InternetDataUsage (thor0215 ``xfinity_graphql.py``
+#: ``_GRAPHQL_USAGE_DETAILS_HEADERS`` + ``_GRAPHQL_EXTRA_HEADERS``; csobrinho ``usage.go``
+#: ``usageExtraHeaders``); ``authorization`` and ``x-id-token`` are added per request.
 API_HEADERS = {
-    "x-apollo-operation-name": "InternetDataUsage",
-    "client": "digital-home-android",
-    "client-detail": "MOBILE;Samsung;SM-G991B;Android 14;v5.38.0",
-    "user-agent": "Digital Home / Samsung SM-G991B / Android 14",
-    "accept": "application/json",
-    "accept-language": "en-US",
-    "content-type": "application/json",
+    "x-apollo-operation-name": "InternetDataUsage",   # both peers
+    "x-apollo-operation-id": OPERATION_ID,             # both peers
+    # Apollo Kotlin's @defer-capable accept header, as both peers send it.
+    "accept": "multipart/mixed; deferSpec=20220824, application/json",
+    "client": "digital-home-android",                  # both peers
+    "client-detail": "MOBILE;Samsung;SM-G991B;Android 14;v5.38.0",  # both peers
+    "user-agent": "Digital Home / Samsung SM-G991B / Android 14",   # both peers
+    "accept-language": "en-US",                        # both peers
+    "content-type": "application/json",                # both peers
 }
 #: Seconds before its expiry an access token is no longer used.
 REFRESH_MARGIN = 300.0
-#: The reading's unit: the app reports GB, TB or MB; like the original, everything becomes GB
-#: (with :func:`~xfinity_usage.reading.convert`, which counts in 1024s).
+#: The reading's unit: every amount becomes GB.
 UNITS = "GB"
+#: GB in one of each unit the app's API reports in. The API counts in 1000s, unlike the website:
+#: the 1.2 TB plan the website shows as 1229 GB comes as ``{"value": 1.23, "unit": "TB"}``
+#: (thor0215 ``xfinity_graphql.py`` docstring and ``tests/const.py``), and both peers convert
+#: TB with x1000 and MB with /1000 (thor0215 ``convert_raw_usage_to_website_format``,
+#: csobrinho ``usage.go`` ``UsageValue.GB``). docs/app.rst: the +-5 GB this rounding carries.
+API_GB = {"MB": 0.001, "GB": 1.0, "TB": 1000.0}
 USAGE_PATH = "data.accountByServiceAccountId.internet.usage.monthlyUsage"
 
 
 class _Unauthorized(XfinityUsageError):
-    """The API refused the access token (HTTP 401)."""
+    """The API refused the access token (HTTP 401, or GraphQL ``UNAUTHENTICATED`` on HTTP 200)."""
+
+
+class _Answer(tuple):
+    """``(status, body)`` with the response's ``headers`` (lower-case names) beside it."""
+
+    headers: dict[str, str]
+
+
+#: One TLS context per CA bundle and process, built on the first https request (never for http).
+_TLS: dict[str | None, Any] = {}
+
+
+def tls_context(ca_certs: str | None = None) -> Any:
+    """The verifying TLS context (certificates and host names checked), built once per process.
+
+    Without ``ca_certs`` it uses the system's hashed certificate directory, which OpenSSL reads
+    one certificate at a time as a server's chain needs it, instead of parsing the whole bundle
+    (about 50 ms here). When the directory is absent or unhashed, or ``SSL_CERT_FILE`` names
+    another bundle than OpenSSL's own, the default certificates are loaded as before.
+    """
+    if ca_certs not in _TLS:
+        import ssl
+
+        if ca_certs:
+            context = ssl.create_default_context(cafile=ca_certs)
+        else:
+            paths = ssl.get_default_verify_paths()
+            capath = paths.capath if paths.capath and _hashed(paths.capath) else None
+            if paths.cafile and paths.openssl_cafile and \
+                    os.path.realpath(paths.cafile) != os.path.realpath(paths.openssl_cafile):
+                capath = None  # a bundle chosen with SSL_CERT_FILE: honour it
+            context = ssl.create_default_context(capath=capath) if capath else ssl.create_default_context()
+        _TLS[ca_certs] = context
+    return _TLS[ca_certs]
+
+
+def _hashed(directory: str) -> bool:
+    try:
+        with os.scandir(directory) as entries:
+            return any(entry.name.endswith(".0") for entry in entries)
+    except OSError:
+        return False
 
 
 class Http:
-    """``post(url, headers, body, timeout) -> (status, body)`` over urllib3, TLS verified, one pool per run.
+    """``post(url, headers, body, timeout) -> (status, body)`` over :mod:`http.client`, TLS verified.
 
+    The answer also carries ``.headers``. Each request has its own
+    connection (a run's few requests go to two hosts, an hour apart in a
+    loop); the TLS context is built once per process and only for https.
     A reset, refused connection or timeout raises SiteUnavailableError
     without the URL's query (which carries nothing secret anyway).
     """
 
     def __init__(self, ca_certs: str | None = None):
-        import urllib3
-
-        kwargs: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", "retries": False}
-        if ca_certs:
-            kwargs["ca_certs"] = ca_certs
-        self._pool = urllib3.PoolManager(**kwargs)
+        self._ca_certs = ca_certs
 
     def __call__(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
-        import urllib3
+        import http.client
+        import ssl  # already loaded by http.client
+        from urllib.parse import urlsplit
 
+        parts = urlsplit(url)
+        where = url.split("?", 1)[0]
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        timeout = max(timeout, 0.001)
+        conn: http.client.HTTPConnection
+        if parts.scheme == "https":
+            conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout,
+                                               context=tls_context(self._ca_certs))
+        elif parts.scheme == "http":
+            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+        else:
+            raise ConfigError(f"{where}: not an http or https address")
         try:
-            resp = self._pool.request("POST", url, body=body, headers=dict(headers), redirect=False,
-                                      timeout=urllib3.Timeout(total=max(timeout, 0.001)))
-        except urllib3.exceptions.HTTPError as exc:
-            where = url.split("?", 1)[0]
+            conn.request("POST", path, body=body, headers={**dict(headers), "Connection": "close"})
+            resp = conn.getresponse()
+            data = resp.read()
+        except ssl.SSLCertVerificationError as exc:
+            raise SiteUnavailableError(f"{where}: its certificate is not trusted ({exc.verify_message})") from None
+        except (OSError, http.client.HTTPException) as exc:
             raise SiteUnavailableError(f"{where} could not be reached: {exc.__class__.__name__}") from None
-        return resp.status, resp.data
+        finally:
+            conn.close()
+        answer = _Answer((resp.status, data))
+        answer.headers = {name.lower(): value for name, value in resp.getheaders()}
+        return answer
 
 
 def reading_from_graphql(raw: Any, *, now: float | None = None) -> Reading:
@@ -127,14 +205,14 @@ def _month(item: Any) -> tuple[Month, str | None]:
 
 
 def _gb(what: str, amount: Any) -> float:
+    """An API amount (``{"value": 1.23, "unit": "TB"}``) in GB, counting in 1000s as the API does."""
     if not isinstance(amount, dict):
         raise SiteChangedError(f"a month of the app's usage answer has no {what}")
     value = finite_number(f"{what}.value", amount.get("value"))
     unit = str(amount.get("unit") or "").upper()
-    try:
-        return round(convert(value, unit, UNITS), 6)
-    except ValueError:
-        raise DataError(f"{what} is in an unknown unit {amount.get('unit')!r}") from None
+    if unit not in API_GB:
+        raise DataError(f"{what} is in an unknown unit {amount.get('unit')!r}")
+    return round(value * API_GB[unit], 6)
 
 
 class AppSource:
@@ -216,25 +294,71 @@ class AppSource:
         url = self.urls["APP_GRAPHQL_URL"]
 
         def once() -> Any:
-            status, data = self._http(url, headers, body, deadline.cap(15.0))
+            answer = self._http(url, headers, body, deadline.cap(15.0))
+            status, data = answer
             if status == 401:
                 raise _Unauthorized("HTTP 401")
-            if status >= 500:
-                raise SiteUnavailableError(f"the app's API answered HTTP {status}")
+            if status >= 500 or status == 429:
+                raise oauth.RetryLater(f"the app's API answered HTTP {status}", oauth.retry_after(answer, self._clock()))
             if status != 200:
                 raise SiteChangedError(f"the app's API answered HTTP {status}")
             try:
-                return json.loads(data.decode("utf-8"))
+                raw = json.loads(data.decode("utf-8"))
             except (ValueError, UnicodeDecodeError):
                 raise SiteChangedError("the app's API sent a body that is not JSON") from None
+            graphql_errors(raw)
+            return raw
 
         return retrying(once, deadline, "reading the usage from the app's API", self.retries,
                         self._new_backoff)
 
+
+def graphql_errors(raw: Any) -> None:
+    """Act on the ``errors`` a GraphQL answer carries on HTTP 200.
+
+    ``UNAUTHENTICATED`` (Apollo's code for a refused token) raises
+    :class:`_Unauthorized`, so the caller refreshes once. Any other error
+    raises :class:`SiteChangedError` naming the service's message, unless
+    the usage itself came (the gateway answers what it could: thor0215
+    issue #70 shows a ``NOT_FOUND`` on ``plan.uploadSpeed`` beside the
+    data); then it is logged and the usage is read.
+    """
+    errors = raw.get("errors") if isinstance(raw, dict) else None
+    if not errors:
+        return
+    if not isinstance(errors, list):
+        errors = [errors]
+    found = [_code_and_message(error) for error in errors]
+    if any(code == "UNAUTHENTICATED" for code, _ in found):
+        raise _Unauthorized("GraphQL UNAUTHENTICATED")
+    code, message = found[0]
+    said = f"{message} ({code})" if code else message
+    node: Any = raw
+    for key in USAGE_PATH.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    if not node:
+        raise SiteChangedError(f"the app's API answered with an error instead of the usage: {said or 'no message'}")
+    logger.warning("the app's API answered the usage with %d error(s) beside it, the first: %s", len(found), said)
+
+
+def _code_and_message(error: Any) -> tuple[str, str]:
+    """``(extensions.code, message)`` of one GraphQL error, the message cut to 120 characters."""
+    if not isinstance(error, dict):
+        return "", str(error)[:120]
+    extensions = error.get("extensions")
+    code = extensions.get("code") if isinstance(extensions, dict) else None
+    return str(code or ""), str(error.get("message") or "")[:120]
+
+
 def retrying(call: Callable[[], Any], deadline: Deadline, what: str, retries: int,
              new_backoff: Callable[[], Backoff]) -> Any:
-    """``call()``, again after a backoff while it raises SiteUnavailableError (5xx, reset, timeout),
-    at most ``retries`` more times and never past ``deadline``."""
+    """``call()``, again after a backoff while it raises SiteUnavailableError (5xx, 429, reset, timeout),
+    at most ``retries`` more times and never past ``deadline``.
+
+    A :class:`~xfinity_usage.oauth.RetryLater` with a ``Retry-After`` waits
+    that long instead of the backoff; if that is past the deadline, it
+    gives up at once, saying so.
+    """
     backoff = new_backoff()
     attempt = 0
     while True:
@@ -244,8 +368,17 @@ def retrying(call: Callable[[], Any], deadline: Deadline, what: str, retries: in
         except SiteUnavailableError as exc:
             if attempt > retries or deadline.remaining() <= 0:
                 raise
+            wait = getattr(exc, "retry_after", None)
+            if wait is not None and wait > deadline.remaining():
+                raise SiteUnavailableError(f"{exc}, asking to wait {wait:g} s, longer than the time left "
+                                           f"({deadline.remaining():.0f} s; see --timeout)") from None
             logger.info("%s failed (%s); retrying (%d of %d)", what, exc, attempt, retries)
-            backoff.wait(deadline)
+            if wait is not None:
+                logger.info("waiting %g s as the service asked (Retry-After)", wait)
+                # Backoff's sleep, so tests that inject one see this wait too.
+                getattr(backoff, "_sleep", time.sleep)(wait)
+            else:
+                backoff.wait(deadline)
             deadline.check(what)
 
 

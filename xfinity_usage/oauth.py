@@ -194,6 +194,39 @@ def tokens_from_answer(answer: Any, now: float, previous: Tokens | None = None) 
 
 Post = Callable[[str, Mapping[str, str], bytes, float], "tuple[int, bytes]"]
 
+#: What the person is told when the token endpoint refuses the sign-in code: the real service
+#: answers an expired or used code with 400 ``invalid_request`` (thor0215/hassio-xfinity-usage
+#: issue #82: ``{"error_description": "bad request 400", "error": "invalid_request", ...}``).
+CODE_REFUSED = "the sign-in code expired or was already used; sign in again (--app-sign-in)"
+
+
+class RetryLater(SiteUnavailableError):
+    """The service answered 429 or 5xx; ``retry_after`` is its ``Retry-After`` in seconds, if any."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+def retry_after(answer: Any, now: float) -> float | None:
+    """The ``Retry-After`` of an answer from :class:`~xfinity_usage.app.Http` in seconds (delta or
+    HTTP date, RFC 9110 10.2.3), or None: absent, unreadable, or a plain ``(status, body)``."""
+    headers = getattr(answer, "headers", None) or {}
+    value = str(headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)
+
 
 class TokenEndpoint:
     """The token endpoint, over an HTTP ``post(url, headers, body, timeout) -> (status, body)``.
@@ -229,16 +262,22 @@ class TokenEndpoint:
         return tokens_from_answer(self._call(form, timeout, "the saved app sign-in"), self._clock(), tokens)
 
     def _call(self, form: Mapping[str, str], timeout: float, what: str) -> Any:
+        # The token call's headers, as both peers send them (thor0215 xfinity_token.py
+        # _OAUTH_TOKEN_EXTRA_HEADERS; csobrinho token.go tokenExtraHeaders).
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json",
                    "User-Agent": TOKEN_USER_AGENT}
-        status, body = self._post(self.url, headers, urlencode(form).encode("ascii"), timeout)
+        answer_ = self._post(self.url, headers, urlencode(form).encode("ascii"), timeout)
+        status, body = answer_
         try:
             answer = json.loads(body.decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             answer = None
-        if status >= 500:
-            raise SiteUnavailableError(f"the app's token endpoint answered HTTP {status}")
+        if status >= 500 or status == 429:
+            raise RetryLater(f"the app's token endpoint answered HTTP {status}", retry_after(answer_, self._clock()))
         error = answer.get("error") if isinstance(answer, dict) else None
+        code_exchange = form.get("grant_type") == "authorization_code"
+        if status == 400 and code_exchange and error in ("invalid_request", "invalid_grant"):
+            raise SignInExpiredError(CODE_REFUSED)
         if status == 400 and error == "invalid_grant":
             raise SignInExpiredError(f"{what} was refused (expired or revoked); run xfinity-usage --app-sign-in again")
         if status in (400, 401) and error == "invalid_client":
@@ -251,6 +290,7 @@ class TokenEndpoint:
         return answer
 
 
-__all__ = ["APP_URLS", "AUTHORIZE_URL", "CLIENT_ID", "GRAPHQL_URL", "PendingSignIn", "REDIRECT_URI",
+__all__ = ["APP_URLS", "AUTHORIZE_URL", "CLIENT_ID", "CODE_REFUSED", "GRAPHQL_URL", "PendingSignIn", "REDIRECT_URI",
+           "RetryLater", "retry_after",
            "SignInInputError", "TOKEN_URL", "TokenEndpoint", "Tokens", "authorize_url", "code_challenge",
            "jwt_expiry", "new_sign_in", "parse_redirect", "tokens_from_answer"]

@@ -117,6 +117,9 @@ _RESET_TITLE = re.compile(r"\b(reset|change) your password\b|\bcreate a new pass
 _ERROR_URL = re.compile(r"^(about:|chrome-error:|data:)", re.I)
 
 
+#: A port the browsers refuse to open (6000, 6665-6669, ...): Chromium's ``net::ERR_UNSAFE_PORT``,
+#: Firefox's ``about:neterror?e=deniedPortAccess``.
+UNSAFE_PORT = "the browser refuses to open this port (an unsafe port)"
 #: What a browser says when it cannot reach a site (Chrome's ``net::ERR_*``, Firefox's error
 #: page address), and how the tool names it.
 NETWORK_ERRORS = (
@@ -126,16 +129,31 @@ NETWORK_ERRORS = (
     ("e=nssFailure", "certificate not trusted"), ("SEC_ERROR_", "certificate not trusted"),
     ("ERR_CONNECTION_RESET", "connection reset"), ("e=netReset", "connection reset"),
     ("ERR_CONNECTION_TIMED_OUT", "connection timed out"), ("e=netTimeout", "connection timed out"),
+    ("ERR_UNSAFE_PORT", UNSAFE_PORT), ("e=deniedPortAccess", UNSAFE_PORT),
 )
-#: A failure no retry can mend.
-NOT_RETRIED = ("certificate not trusted",)
+#: Failures no retry can mend.
+NOT_RETRIED = ("certificate not trusted", UNSAFE_PORT)
+#: Any other error page of a browser, named by its code: Firefox's ``about:neterror?e=CODE`` (or
+#: ``about:certerror``, ``about:blocked``), Chromium's ``net::ERR_CODE``; and an error page whose
+#: code cannot be seen (Chromium's ``chrome-error://`` address).
+_OTHER_ERROR_PAGE = re.compile(r"about:(?:neterror|certerror|blocked)\?(?:[^ ]*&)?e=([A-Za-z0-9_]+)|"
+                               r"\b(?:net::)?(ERR_[A-Z0-9_]+)\b|(chrome-error://)")
 
 
 def network_error(text: str) -> str | None:
-    """The name of the network failure a browser's message or error page shows, else None."""
+    """The name of the network failure a browser's message or error page shows, else None.
+
+    A known one gets a plain name ("connection refused"); any other error
+    page is named by its code ("browser error page ERR_ADDRESS_INVALID"), so
+    it is an error at once rather than a page that never finishes loading.
+    """
     for marker, name in NETWORK_ERRORS:
         if marker in text:
             return name
+    found = _OTHER_ERROR_PAGE.search(text)
+    if found:
+        code = found.group(1) or found.group(2)
+        return f"browser error page {code}" if code else "browser error page"
     return None
 
 
