@@ -21,6 +21,7 @@ from typing import Any, Callable, Mapping
 from . import oauth
 from .errors import ConfigError, DataError, SiteChangedError, SiteUnavailableError, XfinityUsageError
 from .reading import Month, Reading, current_month, finite_number, is_unlimited, parse_date
+from . import retry
 from .retry import Backoff, Deadline
 from .tokens import TokenFile
 
@@ -353,33 +354,22 @@ def _code_and_message(error: Any) -> tuple[str, str]:
 def retrying(call: Callable[[], Any], deadline: Deadline, what: str, retries: int,
              new_backoff: Callable[[], Backoff]) -> Any:
     """``call()``, again after a backoff while it raises SiteUnavailableError (5xx, 429, reset, timeout),
-    at most ``retries`` more times and never past ``deadline``.
+    at most ``retries`` more times and never past ``deadline`` (:func:`xfinity_usage.retry.retrying`).
 
     A :class:`~xfinity_usage.oauth.RetryLater` with a ``Retry-After`` waits
     that long instead of the backoff; if that is past the deadline, it
     gives up at once, saying so.
     """
-    backoff = new_backoff()
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            return call()
-        except SiteUnavailableError as exc:
-            if attempt > retries or deadline.remaining() <= 0:
-                raise
-            wait = getattr(exc, "retry_after", None)
-            if wait is not None and wait > deadline.remaining():
-                raise SiteUnavailableError(f"{exc}, asking to wait {wait:g} s, longer than the time left "
-                                           f"({deadline.remaining():.0f} s; see --timeout)") from None
-            logger.info("%s failed (%s); retrying (%d of %d)", what, exc, attempt, retries)
-            if wait is not None:
-                logger.info("waiting %g s as the service asked (Retry-After)", wait)
-                # Backoff's sleep, so tests that inject one see this wait too.
-                getattr(backoff, "_sleep", time.sleep)(wait)
-            else:
-                backoff.wait(deadline)
-            deadline.check(what)
+    try:
+        return retry.retrying(call, deadline, what, retries, new_backoff,
+                              retry_on=lambda exc: isinstance(exc, SiteUnavailableError),
+                              wait_for=lambda exc: getattr(exc, "retry_after", None), out_of_time=what)
+    except SiteUnavailableError as exc:
+        wait = getattr(exc, "retry_after", None)
+        if wait is not None and wait > deadline.remaining():
+            raise SiteUnavailableError(f"{exc}, asking to wait {wait:g} s, longer than the time left "
+                                       f"({deadline.remaining():.0f} s; see --timeout)") from None
+        raise
 
 
 def sign_in(token_file: str, client_secret: str, ask: Callable[[str], str], *,

@@ -95,4 +95,7 @@ def retrying(call: Callable[[], T], deadline: Deadline, what: str, retries: int,
             if asked is None:
                 backoff.wait(deadline)
             else:
+                logger.info("waiting %g s as the service asked (Retry-After)", asked)
                 backoff.sleep(asked)
+            if out_of_time is not None:
+                deadline.check(out_of_time)
