@@ -180,7 +180,7 @@ def graphql_answer(used_gb, courtesy=(0, 1, 1), charge=0, courtesy_credit=False)
     def item(start, end, used):
         return {"policy": "limited", "month": start.month, "year": start.year, "startDate": start.isoformat(),
                 "endDate": end.isoformat(), "daysRemaining": 0, "currentUsage": {"value": used, "unit": "GB"},
-                "allowableUsage": {"value": 1.2, "unit": "TB"}, "overage": used > 1228.8,
+                "allowableUsage": {"value": 1.23, "unit": "TB"}, "overage": used > 1230,
                 "overageCharge": charge if start.month == 11 else 0, "maximumOverageCharge": 100,
                 "courtesyCredit": courtesy_credit and start.month == 11}
     return {"data": {"accountByServiceAccountId": {"internet": {"usage": {
@@ -197,7 +197,7 @@ def test_terms_of_the_app_answer():
     assert terms == Terms(units="GB", maximum=100.0, stated_charge=20.0, courtesy_remaining=0, courtesy_used=1,
                           courtesy_allowed=1, in_paid_overage=True)
     result = overage_of(reading, 1500.0)
-    assert result.over == pytest.approx(71.2) and result.charge == 20.0
+    assert result.over == pytest.approx(70.0) and result.charge == 20.0
     assert result.projected_charge is None  # no block size or price in the app's answer: not made up
 
 
@@ -266,12 +266,12 @@ def test_the_app_route_at_1100_of_1229_half_way_gives_what_its_terms_give():
     projected overage is known, its charge only when a courtesy credit makes it $0."""
     spent = build_report([], reading_from_graphql(graphql_answer(1100, (1, 0, 1)), now=HALF_WAY), now=HALF_WAY, tz=UTC)
     assert spent["projected"] == 2200.0
-    assert spent["overage"]["projected_over"] == pytest.approx(971.2)  # the app's cap: 1.2 TB = 1228.8 GB
+    assert spent["overage"]["projected_over"] == pytest.approx(970.0)  # the app's cap: 1.23 TB = 1230 GB (issue 21)
     assert spent["overage"]["projected_charge"] is None and spent["overage"]["charge"] == 0.0
     text = render_text(spent)
-    assert ("Overage:       projected 971 GB over -> charge not known\n"
+    assert ("Overage:       projected 970 GB over -> charge not known\n"
             "               (no block size or price given, max $100)\n") in text
     assert check_state(spent)[1].endswith(" overage_charge=0;;;0;100")  # no projected charge made up
     left = build_report([], reading_from_graphql(graphql_answer(1100), now=HALF_WAY), now=HALF_WAY, tz=UTC)
     assert left["overage"]["projected_charge"] == 0.0
-    assert "projected 971 GB over -> $0, courtesy credit left: 1\n" in render_text(left)
+    assert "projected 970 GB over -> $0, courtesy credit left: 1\n" in render_text(left)
