@@ -36,12 +36,12 @@ from . import warmstart
 from .errors import BrowserError
 from .files import xdg_dir
 from .procs import ProcessTree
+from .options import BROWSERS, DEFAULT_BROWSER  # noqa: F401 - their home before; the CLI's -h needs no more
 from .secrets import child_environment
+from .services import PrivateService, private_service  # noqa: F401 - PrivateService: its home before
 
 logger = logging.getLogger(__name__)
 
-BROWSERS = ("phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headless")
-DEFAULT_BROWSER = "firefox-headless"
 
 WINDOW_SIZE = (1024, 768)
 #: After a SIGKILL, how long to wait for the killed processes to end (then the tree is listed again).
@@ -423,32 +423,6 @@ def _log_excerpt(run: _Run, driver: str) -> str:
 
 
 # --- Selenium services ----------------------------------------------------------------------------
-
-class PrivateService:
-    """Mixin for a Selenium ``Service``: the driver we found, in its own session, its output discarded
-    unless ``log_output`` says where (:func:`open_browser` gives the run's ``driver.log``).
-
-    Selenium would take the driver from ``SE_CHROMEDRIVER`` / ``SE_GECKODRIVER``
-    (``env_path``); we chose it, so those are ignored. The new session lets
-    :class:`~xfinity_usage.procs.ProcessTree` find what the driver started even
-    after it was re-parented. Put it first: ``class S(PrivateService, Service)``.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("log_output", subprocess.DEVNULL)
-        kwargs["popen_kw"] = {**(kwargs.get("popen_kw") or {}), "start_new_session": True}
-        super().__init__(*args, **kwargs)  # the Service after us in the MRO
-
-    def env_path(self) -> Optional[str]:
-        return None
-
-
-@functools.lru_cache(maxsize=None)
-def private_service(service_class: type) -> type:
-    """``service_class`` (a Selenium ``Service``) with :class:`PrivateService` mixed in."""
-    return type(f"Private{service_class.__module__.split('.')[-2].capitalize()}Service",
-                (PrivateService, service_class), {"__module__": __name__})
-
 
 # --- Chrome / Chromium ---------------------------------------------------------------------------
 

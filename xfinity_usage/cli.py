@@ -16,8 +16,8 @@ import os
 import sys
 from typing import IO, TYPE_CHECKING, Mapping, Optional, Sequence
 
-from .browsers import BROWSERS, DEFAULT_BROWSER  # light: Selenium is imported only to start one
 from . import options
+from .options import BROWSERS, DEFAULT_BROWSER
 from .environment import Environment
 from .errors import ConfigError, ExitCode, XfinityUsageError
 from .runs import check_mode, read_credentials  # noqa: F401 - read_credentials: callers of earlier versions

@@ -99,7 +99,7 @@ class XfinityUsage:
                 raise ConfigError("no Xfinity username given; set XFINITY_USER")
             if not password:
                 raise ConfigError("no Xfinity password given; set XFINITY_PASSWORD or XFINITY_PASSWORD_FILE")
-        from .browsers import BROWSERS
+        from .options import BROWSERS
 
         if browser_name not in BROWSERS:
             raise ConfigError(f"unknown browser {browser_name!r}; choose one of {', '.join(BROWSERS)}")

@@ -13,6 +13,10 @@ from typing import Mapping
 from .errors import ConfigError
 
 
+#: The browsers ``-b`` takes (:mod:`xfinity_usage.browsers` starts them), and the default one.
+BROWSERS = ("phantomjs", "firefox", "firefox-headless", "chrome", "chrome-headless")
+DEFAULT_BROWSER = "firefox-headless"
+
 #: The shortest ``--interval`` that is polite to the real site (shorter ones are for the demo).
 MIN_INTERVAL = 60.0
 

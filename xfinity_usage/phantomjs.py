@@ -33,7 +33,7 @@ from selenium.webdriver.remote.client_config import ClientConfig
 from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 
-from .browsers import PrivateService
+from .services import PrivateService
 from .secrets import child_environment
 
 logger = logging.getLogger(__name__)
