@@ -12,8 +12,6 @@ import datetime
 import math
 from typing import Any, Mapping, Sequence
 
-from dateutil import parser as dateparser
-
 from .errors import DataError
 
 #: Bytes in one of each unit the meter reports in. Xfinity counts in 1024s:
@@ -29,10 +27,21 @@ def parse_date(text: Any) -> datetime.date:
     """Parse ``10/01/2017``, ``2024-02-01`` or ``01-JUN-2026`` into a date; DataError otherwise."""
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"usage month date is missing or not text: {text!r}")
+    for form in _COMMON_FORMS:  # the forms the sources send, without loading dateutil's parser (6 ms)
+        try:
+            return datetime.datetime.strptime(text.strip(), form).date()
+        except ValueError:
+            pass
+    from dateutil import parser as dateparser
+
     try:
         return dateparser.parse(text.strip(), dayfirst=False).date()
     except (ValueError, OverflowError) as exc:
         raise DataError(f"cannot parse usage month date {text!r}") from exc
+
+
+#: ``10/01/2017`` (the usage JSON) and ``2024-02-01`` (the app, the new account site).
+_COMMON_FORMS = ("%m/%d/%Y", "%Y-%m-%d")
 
 
 def finite_number(what: str, value: Any) -> float:
