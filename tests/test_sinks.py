@@ -117,7 +117,7 @@ def test_check_mode_keeps_the_state_when_a_sink_fails(monkeypatch, tmp_path):
     code, out, err = run_cli(monkeypatch, tmp_path, ["--no-history", "--warn", "99", "--crit", "100", "--on", "used",
                                                      "--webhook", f"http://127.0.0.1:{closed_port()}/h"])
     assert code == 0 and out.startswith("XFINITY USAGE OK - ")
-    assert err.startswith("xfinity-usage: webhook: cannot POST to http://127.0.0.1:")
+    assert err.startswith("xfinity-usage: webhook: cannot POST to http://127.0.0.1:") and "/h" not in err
 
 
 # ---------------------------------------------------------------- the webhook
@@ -189,12 +189,14 @@ def test_secrets_in_the_webhook_url_never_show(monkeypatch, tmp_path):
     assert code == ExitCode.WEBHOOK
     for secret in ("hookpass-123456", "querysecret-98765", "tok-abcdefghijk", "hookuser"):
         assert secret not in err and secret not in out
-    assert shown(url) == f"http://127.0.0.1:{url.split(':')[3].split('/')[0]}/h?…"
+    assert shown(url) == f"http://127.0.0.1:{url.split(':')[3].split('/')[0]}/…"
+    assert shown("https://ha.lan:8123/api/webhook/0123456789abcdef") == "https://ha.lan:8123/…"
+    assert shown("http://ha.lan/") == "http://ha.lan/"
 
 
 def test_webhook_needs_an_http_url(monkeypatch, tmp_path):
     code, out, err = run_cli(monkeypatch, tmp_path, ["--no-history", "--webhook", "ftp://example.org/x"])
-    assert code == ExitCode.CONFIGURATION and "--webhook ftp://example.org/x is not an http://" in err
+    assert code == ExitCode.CONFIGURATION and "--webhook ftp://example.org/… is not an http://" in err
     assert out == ""  # refused before any reading
 
 

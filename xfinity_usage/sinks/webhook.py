@@ -5,8 +5,8 @@ the time and the projection, and the report when history is on; never a
 secret. An optional bearer token comes from ``WEBHOOK_TOKEN`` or
 ``WEBHOOK_TOKEN_FILE``, never from a flag. Each POST may take 10 s; TLS
 certificates are always verified; a failed POST (no connection, a 429 or a
-5xx) is tried again within ``--timeout``. The URL's user, password and
-query are masked in every message, since tokens often live there.
+5xx) is tried again within ``--timeout``. Messages show the URL's scheme,
+host and port only: its user, password, path and query are where tokens live.
 """
 from __future__ import annotations
 
@@ -47,19 +47,21 @@ def from_args(args: argparse.Namespace, context: Context) -> Optional[WebhookSin
         return None
     token = options.secret_from_env(context.env, "WEBHOOK_TOKEN").strip()
     parts = urllib.parse.urlsplit(url)
-    for secret in (token, parts.password, parts.query):
-        if secret:
+    for secret in (token, parts.username, parts.password, parts.query, parts.path if len(parts.path) >= 8 else ""):
+        if secret:  # a path can be the secret itself (Home Assistant's /api/webhook/<id>)
             context.secrets.append(secret)
     return WebhookSink(url, token=token or None, timeout=context.timeout, history=context.history)
 
 
 def shown(url: str) -> str:
-    """``url`` as messages show it: without its user, password and query."""
+    """``url`` as messages show it: its scheme, host and port; the user, password, path and query,
+    where tokens live (Home Assistant's webhook id is its path), are left out."""
     parts = urllib.parse.urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "…" if parts.query else "", ""))
+    hidden = parts.path not in ("", "/") or parts.query
+    return urllib.parse.urlunsplit((parts.scheme, host, "/…" if hidden else parts.path, "", ""))
 
 
 def body(reading: Reading, report: Optional[Mapping[str, Any]], *, with_report: bool = True) -> dict:
