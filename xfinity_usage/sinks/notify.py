@@ -258,18 +258,18 @@ class NotifySink:
     def __init__(self, urls: Sequence[str], *, warn: Optional[float] = DEFAULT_WARN,
                  crit: Optional[float] = DEFAULT_CRIT, on: str = "projected",
                  history_path: Optional[str] = None, test: bool = False):
-        try:
-            import apprise
-        except ImportError:
-            raise ConfigError("--notify needs Apprise: pip install 'xfinity-usage[notify]'") from None
         self.urls = list(urls)
         self.warn, self.crit, self.on = warn, crit, on
         self.history_path = history_path
         self.test = test
-        self._apprise = apprise
         self._targets = []
-        asset = apprise.AppriseAsset(app_id="xfinity-usage", app_desc="Xfinity data usage")
-        with _apprise_logs():
+        with _apprise_logs():  # from its import on
+            try:
+                import apprise
+            except ImportError:
+                raise ConfigError("--notify needs Apprise: pip install 'xfinity-usage[notify]'") from None
+            self._apprise = apprise
+            asset = apprise.AppriseAsset(app_id="xfinity-usage", app_desc="Xfinity data usage")
             for url in self.urls:
                 target = apprise.Apprise(asset=asset)
                 if not target.add(url):
