@@ -249,8 +249,9 @@ def _reason(records: Sequence[logging.LogRecord]) -> str:
 
 
 class NotifySink:
-    """Tells each URL of ``urls`` the state when it changes (see the module); with ``test``, sends the
-    test message on :meth:`open` and nothing else."""
+    """Tells each URL of ``urls`` the state when it changes (see the module), keeping what it told in
+    the history database at ``history_path`` (None: the default one); with ``test``, sends the test
+    message on :meth:`open` and nothing else. Raises ConfigError for a URL Apprise does not know."""
 
     name = NAME
     wants_report = True
