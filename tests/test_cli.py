@@ -48,7 +48,7 @@ def test_version_imports_no_selenium():
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n    main(['-h'])\n"
             "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.site', "
             "'xfinity_usage.phantomjs', 'urllib3', 'xfinity_usage.mqtt', 'xfinity_usage.prometheus', "
-            "'xfinity_usage.loop', 'xfinity_usage.pipeline', 'xfinity_usage.reading', 'ssl', 'paho', 'prometheus_client'))]\n"
+            "'xfinity_usage.loop', 'xfinity_usage.pipeline', 'xfinity_usage.reading', 'ssl', 'paho', 'prometheus_client', 'apprise'))]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -230,6 +230,18 @@ def test_record_imports_months_in_the_same_transaction(store):
     assert [m.start.isoformat() for m in store.monthly_totals()] == ["2026-09-01", "2026-10-01", "2026-11-01"]
 
 
+def test_notify_state_is_kept_per_key(tmp_path):
+    path = str(tmp_path / "h.sqlite3")
+    with HistoryStore(path, tz=UTC) as s:
+        assert s.notify_state("a") is None
+        s.set_notify_state("a", "WARNING", 100.0)
+        s.set_notify_state("b", "OK", 50.0)
+        s.set_notify_state("a", "CRITICAL", 200.0)
+    with HistoryStore(path, tz=UTC) as s:  # kept across opens, as cron runs need
+        assert s.notify_state("a") == ("CRITICAL", 200.0)
+        assert s.notify_state("b") == ("OK", 50.0)
+
+
 # ---------------------------------------------------------------- migration
 
 
@@ -251,6 +263,7 @@ def test_migrates_the_v1_fixture(tmp_path):
             ("2026-10-01", 1021.25), ("2026-11-01", 12.5)]
         assert s.record(reading(ts(2026, 11, 3), 30.0))
         assert len(s.readings(cycle_start="2026-11-01")) == 3
+        assert s.notify_state("k") is None  # v3's table exists, empty
     with HistoryStore(path, tz=UTC) as s:  # a second open is a no-op
         assert len(s.readings()) == 6
 

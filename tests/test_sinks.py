@@ -89,7 +89,7 @@ def test_every_registered_sink_module_has_the_interface():
         module = sinks._module(name)
         assert module.NAME == name and callable(module.add_arguments) and callable(module.from_args)
         parser_groups.append(name)
-    assert parser_groups == ["graphite", "mqtt", "prometheus", "webhook"]
+    assert parser_groups == ["graphite", "mqtt", "prometheus", "webhook", "notify"]
 
 
 def test_graphite_down_still_feeds_prometheus_and_the_webhook(monkeypatch, tmp_path, receiver):

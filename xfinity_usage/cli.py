@@ -43,12 +43,14 @@ environment:
   MQTT_PASSWORD_FILE      a file holding it (used when MQTT_PASSWORD is unset)
   WEBHOOK_TOKEN           a bearer token for --webhook
   WEBHOOK_TOKEN_FILE      a file holding it (used when WEBHOOK_TOKEN is unset)
+  XFINITY_NOTIFY_URLS     Apprise URLs for --notify, added to its own (spaces or commas between)
+  XFINITY_NOTIFY_URLS_FILE  a file holding them, one a line (used when XFINITY_NOTIFY_URLS is unset)
 
 exit codes:
 """ + "\n".join(f"  {code.value:<3} {code.name.lower().replace('_', ' ')}" for code in ExitCode) + """
 
-a sink that fails (Graphite, MQTT, Prometheus, webhook) is one line on stderr; the others are
-still fed, and the exit code is the first failing sink's (9, 11, 13, 15).
+a sink that fails (Graphite, MQTT, Prometheus, webhook, notify) is one line on stderr; the others
+are still fed, and the exit code is the first failing sink's (9, 11, 13, 15, 16).
 
 exit codes with --warn/--crit (Nagios plugin states):
   0   OK        1   WARNING   2   CRITICAL

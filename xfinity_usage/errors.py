@@ -27,6 +27,7 @@ class ExitCode(enum.IntEnum):
     PROMETHEUS = 13         #: the reading was fetched but the Prometheus export failed
     LOCKED = 14             #: another --interval process already runs for this account
     WEBHOOK = 15            #: the reading was fetched but the --webhook POST failed
+    NOTIFY = 16             #: a --notify message (or --notify-test) was not sent
     INTERRUPTED = 130       #: SIGINT/SIGTERM
     CLOSED_PIPE = 141       #: standard output was closed early (e.g. ``| head``); nothing is said
 
@@ -150,3 +151,11 @@ class WebhookError(XfinityUsageError):
     label = "webhook"
 
     exit_code = ExitCode.WEBHOOK
+
+
+class NotifyError(XfinityUsageError):
+    """A ``--notify`` message (or ``--notify-test``) was not sent: the service refused it or did not answer."""
+
+    label = "notify"
+
+    exit_code = ExitCode.NOTIFY

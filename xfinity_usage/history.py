@@ -32,7 +32,7 @@ from .reading import Reading
 log = logging.getLogger(__name__)
 
 #: The schema version this code writes; older files are migrated to it.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Default busy timeout, seconds: how long a writer waits for another one.
 DEFAULT_TIMEOUT = 30.0
 #: The ``source`` of readings read back from the history.
@@ -170,8 +170,18 @@ def _migrate_to_2(db: sqlite3.Connection) -> None:
     )
 
 
+def _migrate_to_3(db: sqlite3.Connection) -> None:
+    # v3: the state each notification URL was last told (--notify), keyed by a hash of the URL.
+    db.execute(
+        "CREATE TABLE notify_state ("
+        " key TEXT PRIMARY KEY,"
+        " state TEXT NOT NULL,"
+        " changed REAL NOT NULL)"
+    )
+
+
 #: ``version -> migration`` bringing the schema from ``version - 1`` to ``version``.
-_MIGRATIONS: dict = {1: _migrate_to_1, 2: _migrate_to_2}
+_MIGRATIONS: dict = {1: _migrate_to_1, 2: _migrate_to_2, 3: _migrate_to_3}
 
 
 # ---------------------------------------------------------------- the store
@@ -304,7 +314,22 @@ class HistoryStore:
             [(m.start.isoformat(), m.end.isoformat(), m.used, m.total, m.units, m.as_of) for m in totals],
         )
 
+    def set_notify_state(self, key: str, state: str, changed: float) -> None:
+        """Remember that ``state`` was told to the notification target ``key`` (a hash, never a URL)
+        at ``changed`` (epoch seconds)."""
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO notify_state (key, state, changed) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE SET state = excluded.state, changed = excluded.changed",
+                (key, state, changed),
+            )
+
     # -- reading
+
+    def notify_state(self, key: str) -> Optional[tuple]:
+        """``(state, changed)`` last told to the notification target ``key``; None when never told."""
+        row = self._db.execute("SELECT state, changed FROM notify_state WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (row[0], row[1])
 
     def readings(self, cycle_start: Optional[datetime.date] = None,
                  since: Optional[float] = None) -> list:

@@ -199,7 +199,8 @@ def run_line(started: float, reading: Optional[Reading], report: Optional[Mappin
 
 
 def _check(args: argparse.Namespace) -> None:
-    for flag, given in (("--warn/--crit", args.warn is not None or args.crit is not None),
+    notify = getattr(args, "notify", None) is not None  # its thresholds: --warn/--crit are its to take
+    for flag, given in (("--warn/--crit", (args.warn is not None or args.crit is not None) and not notify),
                         ("--report", args.report), ("--json", args.json),
                         ("--app-sign-in", getattr(args, "app_sign_in", False)),
                         ("--offline", getattr(args, "offline", False))):

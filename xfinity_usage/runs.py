@@ -164,7 +164,7 @@ def open_pipeline(args: argparse.Namespace, env: Environment, *,
 
     path = history_path(args, env.env)
     context = sinks.Context(env.env, env.secrets, long_running=long_running, timeout=args.timeout,
-                            history=path is not None)
+                            history=path is not None, history_path=path)
     chosen = sinks.from_args(args, context)  # ConfigError before anything starts
     with contextlib.ExitStack() as stack:
         client = None if args.offline else stack.enter_context(open_client(args, env))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..reading import Reading
 
 #: The sink modules of this package, in the order a reading is fed to them.
-MODULES = ("graphite", "mqtt", "prometheus", "webhook")
+MODULES = ("graphite", "mqtt", "prometheus", "webhook", "notify")
 
 
 @dataclasses.dataclass
@@ -33,7 +33,8 @@ class Context:
     ``secrets``: the run's masked strings, to which a sink adds those it reads;
     ``long_running``: True for ``--interval`` (keep connections, serve ``/metrics``);
     ``timeout``: the run's ``--timeout``, within which a sink may retry;
-    ``history``: True when the run keeps a history (the report then rests on it).
+    ``history``: True when the run keeps a history (the report then rests on it);
+    ``history_path``: where that history is (None without one), for a sink that keeps state there.
     """
 
     env: Mapping[str, str]
@@ -41,6 +42,7 @@ class Context:
     long_running: bool = False
     timeout: float = 180.0
     history: bool = True
+    history_path: Optional[str] = None
 
 
 class Sink(Protocol):
