@@ -166,8 +166,11 @@ class Loop:
 
 
 def _stamp(when: float, tz: Any = None) -> str:
-    zone = tz or datetime.datetime.now().astimezone().tzinfo
-    return datetime.datetime.fromtimestamp(when, zone).isoformat(timespec="seconds")
+    """``when`` in ``tz``, else in local time with the offset in force at that instant (the next run
+    may fall after a DST change)."""
+    if tz is None:
+        return datetime.datetime.fromtimestamp(when).astimezone().isoformat(timespec="seconds")
+    return datetime.datetime.fromtimestamp(when, tz).isoformat(timespec="seconds")
 
 
 def _num(value: Optional[float]) -> str:
