@@ -20,21 +20,10 @@ from xfinity_usage.errors import ExitCode, SignInExpiredError, SiteChangedError,
 from xfinity_usage.retry import Backoff, Deadline
 from xfinity_usage.simulator.app import SimulatedApp, graphql_error
 
+from .test_e2e_app import app, home  # noqa: F401 - the same fixtures: a SimulatedApp, a private home
 from .test_e2e_app import expire_access_token, paste_sign_in, run_cli, signed_in, token_path
 
 USAGE = ("data", "accountByServiceAccountId", "internet", "usage")
-
-
-@pytest.fixture
-def app():
-    with SimulatedApp() as running:
-        yield running
-
-
-@pytest.fixture
-def home(tmp_path):
-    (tmp_path / "home").mkdir()
-    return tmp_path
 
 
 def current_month(answer):

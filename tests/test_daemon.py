@@ -29,19 +29,22 @@ def short_lived_app():
         yield running
 
 
-def environment(tmp_path, app):
+@pytest.fixture
+def signed_in(short_lived_app, tmp_path):
+    """``(env, urls)``: a private home whose app sign-in is saved in the default token file."""
+    app = short_lived_app
     urls = tmp_path / "urls.json"
     urls.write_text(json.dumps(app.urls))
     env = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
            "XDG_DATA_HOME": str(tmp_path / "data"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    sign_in(str(tmp_path / "config" / "xfinity-usage" / "app-token.json"), app.client_secret, app.user_sign_in,
+            urls=app.urls)
     return env, urls
 
 
-def test_app_route_daemon_keeps_reading_across_token_refreshes(short_lived_app, tmp_path):
+def test_app_route_daemon_keeps_reading_across_token_refreshes(short_lived_app, signed_in, tmp_path):
     app = short_lived_app
-    env, urls = environment(tmp_path, app)
-    token_file = tmp_path / "config" / "xfinity-usage" / "app-token.json"
-    sign_in(str(token_file), app.client_secret, app.user_sign_in, urls=app.urls)
+    env, urls = signed_in
     args = build_parser().parse_args(["--site-urls", str(urls), "--interval", "60", "--timeout", "10",
                                       "--history-db", str(tmp_path / "history.sqlite3")])
     out, err = io.StringIO(), io.StringIO()
@@ -57,11 +60,8 @@ def test_app_route_daemon_keeps_reading_across_token_refreshes(short_lived_app, 
     assert (tmp_path / "config" / "xfinity-usage" / "app-token.json.lock").read_text() == ""
 
 
-def test_a_second_daemon_for_the_same_account_is_refused_while_the_first_refreshes(short_lived_app, tmp_path):
-    app = short_lived_app
-    env, urls = environment(tmp_path, app)
-    token_file = tmp_path / "config" / "xfinity-usage" / "app-token.json"
-    sign_in(str(token_file), app.client_secret, app.user_sign_in, urls=app.urls)
+def test_a_second_daemon_for_the_same_account_is_refused_while_the_first_refreshes(signed_in, tmp_path):
+    env, urls = signed_in
     args = build_parser().parse_args(["--site-urls", str(urls), "--interval", "60", "--timeout", "10",
                                       "--no-history"])
     second = []
