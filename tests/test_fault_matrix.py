@@ -47,7 +47,7 @@ AUTHORIZE = LOGIN_HOST + "/oauth/authorize?client_id=my-account-web&state=%2F"
 SIGN_IN = LOGIN_HOST + "/login?continue=" + quote(AUTHORIZE, safe="")
 CSP = urlsplit(URLS["USAGE_JSON_URL"]).path
 LEGACY = urlsplit(URLS["LEGACY_USAGE_JSON_URL"]).path
-BODY = json.dumps(data.usage_json(datetime.date.today()))
+BODY = json.dumps(data.usage_json(datetime.date(2026, 11, 15)))  # a fixed day, not today
 
 STEPS = ("/", "/oauth/authorize", "/login", "/oauth/callback", CSP)
 TRANSIENT = ("blank", "error500", "error503", "reset", "slow", "truncated")

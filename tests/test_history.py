@@ -19,6 +19,8 @@ from xfinity_usage.history import (
 )
 from xfinity_usage.usage import reading_from_dict, reading_from_json
 
+from .fixtures_clock import local_zone
+
 UTC = datetime.timezone.utc
 FIXTURE = os.path.join(os.path.dirname(__file__), "data", "history-v1.sqlite3")
 
@@ -42,6 +44,15 @@ RAW = {"usageMonths": [
 
 def reading(timestamp, used, total=1229.0, raw=RAW):
     return reading_from_dict({"data_timestamp": timestamp, "units": "GB", "used": used, "total": total, "raw": raw})
+
+
+
+@pytest.fixture(autouse=True)
+def utc_is_the_local_zone():
+    """``reading_from_dict`` dates a reading in the local zone, and these tests date them in UTC (``tz=UTC``):
+    UTC is the local zone here, whatever the machine's."""
+    with local_zone("UTC"):
+        yield
 
 
 @pytest.fixture

@@ -30,7 +30,7 @@ URLS = {**OLD_URLS, "SC_USAGE_JSON_URL": "https://api.sc.example.com/session/csp
         "ACCOUNT_URL": ACCOUNT, "BILLING_CONTEXT_URL": "https://www.example.com/digital/service/api/BillingInfo/context"}
 CSP, SC, LEGACY = URLS["USAGE_JSON_URL"], URLS["SC_USAGE_JSON_URL"], URLS["LEGACY_USAGE_JSON_URL"]
 TIMEOUTS = Timeouts(step=30.0, other_page_grace=5.0, poll=0.5)
-TODAY = datetime.date.today()
+TODAY = datetime.date(2026, 11, 15)  # the simulated data's day: a fixed one, not today
 BODY = json.dumps(data.usage_json(TODAY))
 CONTEXT = json.dumps(data.billing_context(TODAY, "moved"))
 UNAUTHORIZED = json.dumps({"code": "UNAUTHORIZED"})

@@ -15,6 +15,8 @@ from xfinity_usage.reading import Reading
 from xfinity_usage.report import build_report
 from xfinity_usage.version import __version__
 
+from .fixtures_clock import MID_CYCLE
+
 #: The issue's entity table: key -> (device_class, state_class, unit).
 TABLE = {
     "used": ("data_size", "total_increasing", "GB"),
@@ -38,16 +40,11 @@ ID = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 def reading(total=1229.0, used=500.0, units="GB"):
-    return Reading(used=used, total=total, units=units, data_timestamp=int(time.time()) - 60,
-                   cycle_start=datetime.date.today().replace(day=1), cycle_end=_month_end(),
+    """A reading taken in the middle of its cycle, on a fixed day (not today)."""
+    return Reading(used=used, total=total, units=units, data_timestamp=int(MID_CYCLE.timestamp()),
+                   cycle_start=datetime.date(2026, 11, 1), cycle_end=datetime.date(2026, 11, 30),
                    devices={"44:1C:A8:05:00:5E": 300.0}, policy="limited" if total else "unlimited",
                    source="test", raw={"big": "payload"})
-
-
-def _month_end():
-    today = datetime.date.today()
-    first_next = (today.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-    return first_next - datetime.timedelta(days=1)
 
 
 def check_discovery(retained: dict, prefix="homeassistant", state_prefix="xfinity", *, unlimited=False,

@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
@@ -18,6 +17,8 @@ from xfinity_usage.errors import ConfigError
 from xfinity_usage.reading import Reading
 from xfinity_usage.report import build_report
 
+from .fixtures_clock import MID_CYCLE
+
 NAMES = {"xfinity_usage_used_bytes", "xfinity_usage_allowance_bytes", "xfinity_usage_projected_bytes",
          "xfinity_usage_cycle_start_timestamp_seconds", "xfinity_usage_cycle_end_timestamp_seconds",
          "xfinity_usage_device_used_bytes", "xfinity_usage_plan_info",
@@ -27,7 +28,7 @@ GB = 2 ** 30
 
 
 def reading(total=1229.0):
-    return Reading(used=500.0, total=total, units="GB", data_timestamp=int(time.time()) - 60,
+    return Reading(used=500.0, total=total, units="GB", data_timestamp=int(MID_CYCLE.timestamp()),
                    cycle_start=datetime.date(2026, 11, 1), cycle_end=datetime.date(2026, 11, 30),
                    devices={"44:1C:A8:05:00:5E": 300.0, "phone": 0.5}, policy="limited", source="test")
 

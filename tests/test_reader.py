@@ -29,7 +29,7 @@ from .fakedriver import (
 CSP, LEGACY, PAGE = URLS["USAGE_JSON_URL"], URLS["LEGACY_USAGE_JSON_URL"], URLS["USAGE_PAGE_URL"]
 XSRF = "k2Jf+Y0a/bQ9xw=="  # standard base64: the cookie holds it URL-encoded
 TIMEOUTS = Timeouts(step=30.0, other_page_grace=5.0, poll=0.5)
-BODY = json.dumps(data.usage_json(datetime.date.today()))
+BODY = json.dumps(data.usage_json(datetime.date(2026, 11, 15)))  # a fixed day, not today
 NOT_SUPPORTED = json.dumps(data.NOT_SUPPORTED)
 NOT_FOUND_HTML = "<html><title>404 Not Found</title></html>"
 

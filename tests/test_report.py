@@ -9,8 +9,18 @@ from xfinity_usage.history import HistoryStore, Reading
 from xfinity_usage.usage import reading_from_dict
 from xfinity_usage.report import State, build_report, check_state, render_text, unknown_status
 
+from .fixtures_clock import local_zone
+
 UTC = datetime.timezone.utc
 D = datetime.date
+
+
+@pytest.fixture(autouse=True)
+def utc_is_the_local_zone():
+    """``reading_from_dict`` dates a reading in the local zone, and these figures are in UTC (``tz=UTC``):
+    UTC is the local zone here, whatever the machine's."""
+    with local_zone("UTC"):
+        yield
 
 
 def at(*args):

@@ -1,4 +1,4 @@
-"""The suite's own rules: no timed assertions, and a skip is a failure."""
+"""The suite's own rules: no timed assertions, no today's date, and a skip is a failure."""
 import ast
 import os
 import pathlib
@@ -53,6 +53,36 @@ def test_no_timed_assertions(path):
     assert; ``time.time() - 60`` as a value is fine outside an assert.
     """
     assert timed_assertions(path.read_text()) == [], f"{path.name}: timed assertion(s) at these lines"
+
+
+#: Calls that give today's date or the machine's local time when given no zone.
+TODAY_CALLS = {"today", "now", "utcnow"}
+
+
+def calls_to_today(source: str) -> list:
+    """Line numbers of ``date.today()``, ``datetime.now()``, ``datetime.utcnow()`` (no zone given)."""
+    return sorted(node.lineno for node in ast.walk(ast.parse(source))
+                  if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in TODAY_CALLS and not node.args and not node.keywords)
+
+
+def test_the_today_finder():
+    source = textwrap.dedent("""
+        day = datetime.date.today()
+        when = datetime.datetime.now()
+        fixed = datetime.datetime.now(ZoneInfo("UTC"))
+        stamp = time.time()
+        later = datetime.datetime.now(tz=UTC)
+    """)
+    assert calls_to_today(source) == [2, 3]
+
+
+def test_no_test_takes_todays_date():
+    """No test depends on today's date or the machine's zone: data gets fixed dates, and "now"
+    comes from ``now=`` or time-machine (``tests/fixtures_clock.py``). ``time.time()`` stays allowed,
+    for timestamps that the servers the tests start (carbon, the simulated app) compare with theirs."""
+    found = {path.name: calls_to_today(path.read_text()) for path in sorted(TESTS.glob("*.py"))}
+    assert {name: lines for name, lines in found.items() if lines} == {}
 
 
 def test_a_skip_is_a_failure(tmp_path):

@@ -88,8 +88,12 @@ def test_a_new_template_removes_other_builds_and_stale_partials_but_not_fresh_on
     parent = tmp_path / "cache" / "firefox"
     for name in ("old-build", ".partial-stale", ".partial-fresh"):
         (parent / name).mkdir(parents=True)
-    stale = time.time() - warmstart.STALE_PARTIAL - 60
+    # Both ages are set from the clock the code reads (time.time()), not left to the file system's,
+    # which a faked clock (faketime, time-machine) does not move.
+    now = time.time()
+    stale = now - warmstart.STALE_PARTIAL - 60
     os.utime(parent / ".partial-stale", (stale, stale))
+    os.utime(parent / ".partial-fresh", (now, now))
     assert warmstart.save(str(blank_profile(tmp_path / "blank")), str(parent / "new-build"))
     assert sorted(os.listdir(parent)) == [".partial-fresh", "new-build"]
 
