@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from .fakeclient import fake_client
+from .fixtures_clock import local_zone
 from .test_sinks import closed_port
 from xfinity_usage.cli import build_parser, main
 from xfinity_usage.environment import Environment
@@ -22,6 +23,13 @@ START, END = datetime.date(2027, 3, 1), datetime.date(2027, 3, 31)
 #: The secret parts of the notification URL: none may show anywhere.
 PASSWORD, PATH_TOKEN = "pa55-s3cr3t-word", "tok3n-s3cr3t-path"
 SECRETS = (PASSWORD, PATH_TOKEN)
+
+
+@pytest.fixture(autouse=True)
+def utc_is_local():
+    """The figures below are worked out with cycles starting at UTC midnight: UTC is the local zone."""
+    with local_zone("UTC"):
+        yield
 
 
 def at(day, hour=12):
