@@ -102,7 +102,7 @@ def main() -> int:
         cases = {
             "p": ("floor: python -c pass", lambda: None, [sys.executable, "-c", "pass"]),
             "i": ("floor: import the warm path's modules", lambda: None,
-                  [sys.executable, "-c", "import xfinity_usage.client, xfinity_usage.session, urllib3"]),
+                  [sys.executable, "-c", "import xfinity_usage.client, xfinity_usage.session, http.client"]),
             "a": ("--version", lambda: None, cli + ["--version"]),
             "b": ("cold run, headless Chromium, no cookie file",
                   lambda: os.path.exists(cookies) and os.unlink(cookies), run),

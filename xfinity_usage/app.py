@@ -23,6 +23,7 @@ from .errors import ConfigError, DataError, SiteChangedError, SiteUnavailableErr
 from .reading import Month, Reading, current_month, finite_number, is_unlimited, parse_date
 from . import retry
 from .retry import Backoff, Deadline
+from .transport import Answer, request, tls_context  # noqa: F401 - tls_context: its home before
 from .tokens import TokenFile
 
 logger = logging.getLogger(__name__)
@@ -71,91 +72,18 @@ class _Unauthorized(XfinityUsageError):
     """The API refused the access token (HTTP 401, or GraphQL ``UNAUTHENTICATED`` on HTTP 200)."""
 
 
-class _Answer(tuple):
-    """``(status, body)`` with the response's ``headers`` (lower-case names) beside it."""
-
-    headers: dict[str, str]
-
-
-#: One TLS context per CA bundle and process, built on the first https request (never for http).
-_TLS: dict[str | None, Any] = {}
-
-
-def tls_context(ca_certs: str | None = None) -> Any:
-    """The verifying TLS context (certificates and host names checked), built once per process.
-
-    Without ``ca_certs`` it uses the system's hashed certificate directory, which OpenSSL reads
-    one certificate at a time as a server's chain needs it, instead of parsing the whole bundle
-    (about 50 ms here). When the directory is absent or unhashed, or ``SSL_CERT_FILE`` names
-    another bundle than OpenSSL's own, the default certificates are loaded as before.
-    """
-    if ca_certs not in _TLS:
-        import ssl
-
-        if ca_certs:
-            context = ssl.create_default_context(cafile=ca_certs)
-        else:
-            paths = ssl.get_default_verify_paths()
-            capath = paths.capath if paths.capath and _hashed(paths.capath) else None
-            if paths.cafile and paths.openssl_cafile and \
-                    os.path.realpath(paths.cafile) != os.path.realpath(paths.openssl_cafile):
-                capath = None  # a bundle chosen with SSL_CERT_FILE: honour it
-            context = ssl.create_default_context(capath=capath) if capath else ssl.create_default_context()
-        _TLS[ca_certs] = context
-    return _TLS[ca_certs]
-
-
-def _hashed(directory: str) -> bool:
-    try:
-        with os.scandir(directory) as entries:
-            return any(entry.name.endswith(".0") for entry in entries)
-    except OSError:
-        return False
-
-
 class Http:
-    """``post(url, headers, body, timeout) -> (status, body)`` over :mod:`http.client`, TLS verified.
+    """``post(url, headers, body, timeout) -> (status, body)`` over :func:`xfinity_usage.transport.request`.
 
-    The answer also carries ``.headers``. Each request has its own
-    connection (a run's few requests go to two hosts, an hour apart in a
-    loop); the TLS context is built once per process and only for https.
-    A reset, refused connection or timeout raises SiteUnavailableError
-    without the URL's query (which carries nothing secret anyway).
+    The answer also carries ``.headers`` (lower-case names). A reset, refused
+    connection, timeout or untrusted certificate raises SiteUnavailableError.
     """
 
     def __init__(self, ca_certs: str | None = None):
         self._ca_certs = ca_certs
 
-    def __call__(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> tuple[int, bytes]:
-        import http.client
-        import ssl  # already loaded by http.client
-        from urllib.parse import urlsplit
-
-        parts = urlsplit(url)
-        where = url.split("?", 1)[0]
-        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        timeout = max(timeout, 0.001)
-        conn: http.client.HTTPConnection
-        if parts.scheme == "https":
-            conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout,
-                                               context=tls_context(self._ca_certs))
-        elif parts.scheme == "http":
-            conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
-        else:
-            raise ConfigError(f"{where}: not an http or https address")
-        try:
-            conn.request("POST", path, body=body, headers={**dict(headers), "Connection": "close"})
-            resp = conn.getresponse()
-            data = resp.read()
-        except ssl.SSLCertVerificationError as exc:
-            raise SiteUnavailableError(f"{where}: its certificate is not trusted ({exc.verify_message})") from None
-        except (OSError, http.client.HTTPException) as exc:
-            raise SiteUnavailableError(f"{where} could not be reached: {exc.__class__.__name__}") from None
-        finally:
-            conn.close()
-        answer = _Answer((resp.status, data))
-        answer.headers = {name.lower(): value for name, value in resp.getheaders()}
-        return answer
+    def __call__(self, url: str, headers: Mapping[str, str], body: bytes, timeout: float) -> Answer:
+        return request("POST", url, headers, body, timeout, ca_certs=self._ca_certs)
 
 
 def reading_from_graphql(raw: Any, *, now: float | None = None) -> Reading:

@@ -14,7 +14,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Mapping, Optional
+from typing import Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
 from . import usage
@@ -99,13 +99,8 @@ def fetch_usage(urls: Mapping[str, str], cookies: list, *, timeout: float = 10.0
     Raises :class:`SessionExpired` when the session is gone, other errors
     of this package when the site fails.
     """
-    import urllib3
+    from .transport import request
 
-    kwargs: dict[str, Any] = {"cert_reqs": "CERT_REQUIRED", "retries": False,
-                              "timeout": urllib3.Timeout(total=timeout)}
-    if ca_certs:
-        kwargs["ca_certs"] = ca_certs
-    http = urllib3.PoolManager(**kwargs)
     login_host = urlsplit(urls["LOGIN_URL"]).netloc
     last: Optional[XfinityUsageError] = None
     for key in ("USAGE_JSON_URL", "LEGACY_USAGE_JSON_URL"):
@@ -117,24 +112,23 @@ def fetch_usage(urls: Mapping[str, str], cookies: list, *, timeout: float = 10.0
                    "Cookie": "; ".join(f"{k}={v}" for k, v in jar.items())}
         if "XSRF-TOKEN" in jar:
             headers["x-xsrf-token"] = unquote(jar["XSRF-TOKEN"])
-        try:
-            resp = http.request("GET", url, headers=headers, redirect=False)
-        except urllib3.exceptions.HTTPError as exc:
-            raise SiteUnavailableError(f"{url} could not be reached: {exc.__class__.__name__}") from None
-        body = resp.data.decode("utf-8", "replace")
-        location = resp.headers.get("Location", "")
-        if resp.status in (401, 403) or (300 <= resp.status < 400 and (
+        resp = request("GET", url, headers, None, timeout, ca_certs=ca_certs)  # SiteUnavailableError
+        status, data = resp
+        body = data.decode("utf-8", "replace")
+        location = resp.headers.get("location", "")
+        if status in (401, 403) or (300 <= status < 400 and (
                 login_host in location or "/login" in location or "/oauth" in location)):
-            raise SessionExpired(f"the saved session was refused (HTTP {resp.status})")
-        if usage.is_not_supported(resp.status, body):
+            raise SessionExpired(f"the saved session was refused (HTTP {status})")
+        if usage.is_not_supported(status, body):
             return usage.unlimited_reading(json.loads(body))
-        if resp.status == 404:
+        if status == 404:
             last = SessionExpired(f"{url} is gone (HTTP 404)")
             continue
-        if resp.status >= 500:
-            raise SiteUnavailableError(f"{url} answered HTTP {resp.status}")
-        if resp.status != 200 or "json" not in resp.headers.get("Content-Type", ""):
-            raise SessionExpired(f"{url} answered HTTP {resp.status} {resp.headers.get('Content-Type', '')}")
+        if status >= 500:
+            raise SiteUnavailableError(f"{url} answered HTTP {status}")
+        content_type = resp.headers.get("content-type", "")
+        if status != 200 or "json" not in content_type:
+            raise SessionExpired(f"{url} answered HTTP {status} {content_type}")
         try:
             raw = json.loads(body)
         except ValueError:

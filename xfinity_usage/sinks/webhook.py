@@ -94,7 +94,7 @@ def _iso(day: Optional[datetime.date]) -> Optional[str]:
 
 
 class WebhookSink:
-    """POSTs readings to one URL over urllib3 (a pool made on the first POST)."""
+    """POSTs readings to one URL (:func:`xfinity_usage.transport.request`: a connection per POST)."""
 
     name = NAME
     wants_report = True
@@ -110,38 +110,33 @@ class WebhookSink:
         self.history = history
         self.ca_certs = ca_certs
         self.backoff = backoff
-        self._pool: Any = None
 
     def open(self) -> None:
         pass
 
     def _post(self, payload: bytes) -> None:
-        import urllib3
+        from ..errors import SiteUnavailableError
+        from ..transport import UntrustedCertificate, request
 
-        if self._pool is None:
-            kwargs: dict = {"cert_reqs": "CERT_REQUIRED", "retries": False}
-            if self.ca_certs:
-                kwargs["ca_certs"] = self.ca_certs
-            self._pool = urllib3.PoolManager(**kwargs)
         headers = {"Content-Type": "application/json", "User-Agent": "xfinity-usage"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         where = shown(self.url)
         try:
-            answer = self._pool.request("POST", self.url, body=payload, headers=headers,
-                                        timeout=urllib3.Timeout(total=TIMEOUT), redirect=False)
-        except urllib3.exceptions.SSLError as exc:
-            raise WebhookError(f"the TLS certificate of {where} is not trusted ({_reason(exc)})") from None
-        except urllib3.exceptions.HTTPError as exc:
-            error = WebhookError(f"cannot POST to {where}: {_reason(exc)}")
+            status, _ = answer = request("POST", self.url, headers, payload, TIMEOUT, ca_certs=self.ca_certs,
+                                         where=where)
+        except UntrustedCertificate as exc:
+            raise WebhookError(f"the TLS certificate of {where} is not trusted ({exc.reason})") from None
+        except SiteUnavailableError as exc:
+            error = WebhookError(f"cannot POST to {str(exc)}")
             error.transient = True
             raise error from None
-        if answer.status >= 300:
-            error = WebhookError(f"{where} answered HTTP {answer.status} {answer.reason or ''}".rstrip())
-            error.transient = answer.status == 429 or answer.status >= 500
-            error.retry_after = _retry_after(answer.headers.get("Retry-After"))  # type: ignore[attr-defined]
+        if status >= 300:
+            error = WebhookError(f"{where} answered HTTP {status}")
+            error.transient = status == 429 or status >= 500
+            error.retry_after = _retry_after(answer.headers.get("retry-after"))  # type: ignore[attr-defined]
             raise error
-        logger.info("POSTed the reading to %s (HTTP %d)", where, answer.status)
+        logger.info("POSTed the reading to %s (HTTP %d)", where, status)
 
     def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
         from ..retry import Backoff, Deadline, retrying
@@ -154,13 +149,7 @@ class WebhookSink:
         pass
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.clear()
-
-
-def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return " ".join(str(reason).split()) or type(exc).__name__
+        pass
 
 
 def _retry_after(value: Optional[str]) -> Optional[float]:
