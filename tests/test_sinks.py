@@ -206,3 +206,13 @@ def test_body_of_an_unlimited_plan(monkeypatch):
     assert sent["total"] is None and sent["cycle_start"] is None and "report" not in sent
     assert json.dumps(sent)  # JSON-able as it is
     assert os.linesep not in sent["time"]
+
+
+def test_graphite_extra_carries_the_overage_from_the_report():
+    from xfinity_usage.sinks.graphite import extra_metrics
+
+    report = {"units": "GB", "projected": 2200.0, "devices": [{"id": "AA:BB", "usage": 10.0}],
+              "overage": {"charge": 0.0, "projected_charge": 100.0}}
+    assert extra_metrics(READING, report) == {"device.AA:BB_gb": 10.0, "projected_gb": 2200.0,
+                                              "overage_dollars": 0.0, "projected_overage_dollars": 100.0}
+    assert extra_metrics(READING, {"units": "GB", "overage": None}) == {}
