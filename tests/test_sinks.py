@@ -73,6 +73,16 @@ def test_a_failing_sink_does_not_stop_the_others():
         assert sink.calls == ["open", ("publish", 600.0), ("publish", 600.0), "close"]
 
 
+def test_a_sink_with_a_bug_is_a_failure_too_and_the_others_are_fed():
+    broken, last = Recorder("b", KeyError("oops")), Recorder("c")
+    with Pipeline(lambda: READING, sinks=[broken, last]) as pipeline:
+        outcome = pipeline.run()
+    [failure] = outcome.failures
+    assert failure.sink == "b" and failure.error.exit_code == ExitCode.ERROR
+    assert str(failure.error).startswith("unexpected error: KeyError: 'oops'")
+    assert last.calls == ["open", ("publish", 600.0), "close"]
+
+
 def test_a_run_without_a_reading_tells_every_sink_then_raises():
     def fail():
         raise XfinityUsageError("no")

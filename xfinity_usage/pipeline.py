@@ -135,6 +135,11 @@ class Pipeline:
                     sink.publish(reading, report)
                 except XfinityUsageError as exc:
                     outcome.failures.append(SinkFailure(sink.name, exc))
+                except Exception as exc:  # noqa: BLE001 - a sink's bug must not keep the reading from the others
+                    logger.debug("%s failed", sink.name, exc_info=True)
+                    outcome.failures.append(SinkFailure(sink.name, XfinityUsageError(
+                        f"unexpected error: {exc.__class__.__name__}: {exc} (run with -vv for the traceback "
+                        "and report it)")))
         return outcome
 
     def _failed(self, error: XfinityUsageError) -> None:
