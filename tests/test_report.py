@@ -117,9 +117,12 @@ def test_new_cycle_resets_and_old_cycle_becomes_past():
     r = build_report(old + new[:1], new[1], now=at(2026, 11, 1, 12), tz=UTC)
     assert r["cycle_start"] == "2026-11-01" and r["readings"] == 2
     assert r["daily"] == [{"date": "2026-11-01", "usage": 12.0}]
-    assert r["rate_last_24h"] is None and r["projection_basis"] == "cycle_average"
-    assert r["projected"] == pytest.approx(12.0 + 24.0 * 29.5)  # 12 GB in half a day
+    assert r["rate_last_24h"] is None and r["projection_basis"] is None and r["projected"] is None
+    assert "the cycle began less than a day ago: too little of it to project from" in r["notes"]
     assert r["past_cycles"][-1]["start"] == "2026-10-01"
+    later = build_report(old + new, reading(at(2026, 11, 2, 0), 24.0), now=at(2026, 11, 2, 0), tz=UTC)
+    assert later["projection_basis"] == "last_24h"  # a whole day of the cycle: its start is 24 hours back
+    assert later["projected"] == pytest.approx(24.0 * 30)
 
 
 def test_gap_and_correction_notes():
@@ -303,11 +306,14 @@ def test_unlimited_with_thresholds_is_ok_with_a_note():
     assert check_state(r)[0] == State.OK
 
 
-def test_no_figure_or_no_projection_is_unknown():
+def test_no_figure_is_unknown_and_no_projection_is_judged_on_the_usage_so_far():
     state, line = check_state(build_report(None), warn=80)
     assert state == State.UNKNOWN and "no readings yet" in line
     state, line = check_state(report_at(0.0, None), warn=80)
-    assert state == State.UNKNOWN and "no projection" in line
+    assert state == State.OK and "no projection yet, judged on the usage so far: " in line
+    assert line.endswith("| used=0GB;983.2;;0;1229")
+    state, line = check_state(report_at(1200.0, None), warn=80, crit=95)  # over the cap on its first day
+    assert state == State.CRITICAL and "no projection yet" in line
     assert check_state(report_at(0.0, None), warn=80, on="used")[0] == State.OK
 
 

@@ -22,6 +22,9 @@ from dateutil import tz as dateutil_tz
 from .reading import Reading
 
 DAY = 86400.0
+#: The cycle average is a pace to project from only once this much of the cycle has passed: half an
+#: hour into a month, 2 GB read would project about 1,500 GB (and a check, a notification, CRITICAL).
+MIN_AVERAGE_SPAN = DAY
 #: ``rate_last_24h`` needs a known point at most this long before the latest one.
 MAX_RATE_SPAN = 1.5 * DAY
 
@@ -233,14 +236,18 @@ def daily_budget(remaining: float, days_left: float) -> Optional[float]:
 
 
 def project(used: float, now: float, cycle_end: datetime.date, *, rate_24h: Optional[float],
-            average: Optional[float], tz: TzLike = None) -> Projection:
-    """Project to the cycle's end at the last-24-hour pace, else at the cycle average.
+            average: Optional[float], tz: TzLike = None, elapsed: Optional[float] = None) -> Projection:
+    """Project to the cycle's end at the last-24-hour pace, else at the cycle average, but not at the
+    cycle average before :data:`MIN_AVERAGE_SPAN` of the cycle has passed (``elapsed``, seconds).
 
     ``now`` is when ``used`` was read. The result says which pace it used
     (:attr:`Projection.basis`) and, in its notes, why not the first.
     """
     if rate_24h is not None:
         return Projection(project_end_of_cycle(used, rate_24h, now, cycle_end, tz), BASIS_LAST_24H, rate_24h)
+    if average is not None and elapsed is not None and elapsed < MIN_AVERAGE_SPAN:
+        return Projection(None, None, None, ["the cycle began less than a day ago: too little of it to "
+                                             "project from"])
     if average is not None:
         return Projection(project_end_of_cycle(used, average, now, cycle_end, tz), BASIS_CYCLE_AVERAGE, average,
                           ["not 24 hours of readings yet: projecting at the cycle's average pace"])
@@ -251,6 +258,7 @@ __all__ = [
     "BASIS_CYCLE_AVERAGE",
     "BASIS_LAST_24H",
     "DAY",
+    "MIN_AVERAGE_SPAN",
     "DayUsage",
     "MAX_RATE_SPAN",
     "Projection",

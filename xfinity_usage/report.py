@@ -114,7 +114,8 @@ def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal],
     daily = proj.daily_usage(cycle, start, end, zone)
     average = proj.average_per_day(used, start, as_of, zone)
     rate = proj.rate_last_24h(cycle, as_of, cycle_start=start, cycle_end=end, tz=zone)
-    projection = proj.project(used, as_of, end, rate_24h=rate, average=average, tz=zone)
+    projection = proj.project(used, as_of, end, rate_24h=rate, average=average, tz=zone,
+                              elapsed=as_of - proj.midnight(start, zone))
     remaining = total - used if total else None
     overage = overage_of(current, projection.projected, used)
     budget = proj.daily_budget(remaining, left) if remaining is not None else None
@@ -345,8 +346,9 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
     (``on="used"``); a state is reached when the figure is *above* its
     threshold, as in Nagios ranges. Without thresholds the state is OK.
     OK with a note on an unlimited plan (no cap to compare against).
-    UNKNOWN when there is no usage figure, or when ``on="projected"``
-    and there is no projection yet. Perfdata has ``used`` and ``projected``
+    UNKNOWN when there is no usage figure. With ``on="projected"`` and no
+    projection yet (the cycle's first day) the usage so far is judged, and
+    the status line says so. Perfdata has ``used`` and ``projected``
     in the report's units with min 0 and max the cap; the thresholds, in
     absolute units, go on the figure compared. When the report has the
     overage, ``overage_charge`` and ``projected_overage_charge`` follow, in
@@ -372,9 +374,9 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
     state, reason = State.OK, ""
     if thresholds and not capped:
         state, reason = State.OK, "unlimited plan, no cap to compare against: "
-    elif thresholds and value is None:
-        state, reason = State.UNKNOWN, "no projection yet (the cycle has only just begun): "
-    elif thresholds and total:
+    elif thresholds and value is None:  # the cycle's first day: judged on what is used so far
+        value, on, reason = used, "used", "no projection yet, judged on the usage so far: "
+    if thresholds and capped and total and value is not None:
         share = value / total * 100
         if crit is not None and share > crit:
             state = State.CRITICAL
