@@ -155,9 +155,10 @@ def open_pipeline(args: argparse.Namespace, env: Environment, *,
                   long_running: bool = False) -> Iterator[tuple[Pipeline, Optional[XfinityUsage]]]:
     """``(pipeline, client)`` for the command line, opened (``client`` is None for ``--offline``).
 
-    The sinks are checked before anything starts; the long-running mode holds the account's lock
-    (:func:`hold_account`) before it opens the history and the sinks. The pipeline's
-    ``open_failures`` lists the sinks that did not open.
+    The sinks are checked before anything starts. A single run opens the history and the sinks
+    before the client (so before ``--app-sign-in``); the long-running mode holds the account's lock
+    (:func:`hold_account`) before it opens them. The pipeline's ``open_failures`` lists the sinks
+    that did not open.
     """
     from . import sinks
     from .pipeline import Pipeline
@@ -166,14 +167,19 @@ def open_pipeline(args: argparse.Namespace, env: Environment, *,
     context = sinks.Context(env.env, env.secrets, long_running=long_running, timeout=args.timeout,
                             history=path is not None, history_path=path)
     chosen = sinks.from_args(args, context)  # ConfigError before anything starts
+    pipeline = Pipeline(None, history_path=path, sinks=chosen,
+                        want_report=bool(args.report or check_mode(args) or args.offline),
+                        history_required=bool(args.report or args.offline))
     with contextlib.ExitStack() as stack:
+        if not long_running:  # a history the run needs fails it before any sign-in (--app-sign-in's too)
+            stack.enter_context(pipeline)
         client = None if args.offline else stack.enter_context(open_client(args, env))
-        if long_running and client is not None:
-            stack.enter_context(hold_account(client))
-        pipeline = Pipeline(None if client is None else client.read, history_path=path, sinks=chosen,
-                            want_report=bool(args.report or check_mode(args) or args.offline),
-                            history_required=bool(args.report or args.offline))
-        stack.enter_context(pipeline)
+        if long_running:  # the account first: a second process must not announce itself on MQTT
+            if client is not None:
+                stack.enter_context(hold_account(client))
+            stack.enter_context(pipeline)
+        if client is not None:
+            pipeline.read = client.read
         yield pipeline, client
 
 
