@@ -16,6 +16,7 @@ import pytest
 
 from xfinity_usage import oauth
 from xfinity_usage.app import API_HEADERS, AppSource, Http, graphql_errors
+from xfinity_usage.transport import retry_after
 from xfinity_usage.errors import ExitCode, SignInExpiredError, SiteChangedError, SiteUnavailableError
 from xfinity_usage.retry import Backoff, Deadline
 from xfinity_usage.simulator.app import SimulatedApp, graphql_error
@@ -166,8 +167,8 @@ def test_retry_after_as_an_http_date():
     class Answer(tuple):
         headers = {"retry-after": "Wed, 21 Oct 2026 07:28:30 GMT"}
 
-    assert oauth.retry_after(Answer((429, b"")), now=1792567700.0) == 10.0
-    assert oauth.retry_after((429, b""), now=0.0) is None
+    assert retry_after(Answer((429, b"")), now=1792567700.0) == 10.0
+    assert retry_after((429, b""), now=0.0) is None
 
 
 # -- a third-party client ----------------------------------------------------
@@ -344,7 +345,7 @@ def test_tls_is_verified_with_the_given_ca_and_refused_without_it(https_app):
 def test_the_default_tls_context_verifies_and_reads_the_system_certificates_lazily():
     import ssl
 
-    from xfinity_usage.app import tls_context
+    from xfinity_usage.transport import tls_context
 
     context = tls_context()
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

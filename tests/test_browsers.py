@@ -16,7 +16,8 @@ from selenium.common.exceptions import NoSuchElementException, TimeoutException,
 from selenium.webdriver.common.by import By
 
 from xfinity_usage import browsers
-from xfinity_usage.browsers import BROWSERS, DEFAULT_BROWSER, find_driver, open_browser
+from xfinity_usage.browsers import BROWSERS, find_driver, open_browser
+from xfinity_usage.options import DEFAULT_BROWSER
 from xfinity_usage.errors import BrowserError
 
 from .proctools import (

@@ -7,7 +7,7 @@ import pytest
 
 from .fakeclient import fake_client
 from xfinity_usage.sinks.graphite import GraphiteSink
-from xfinity_usage import cli, errors
+from xfinity_usage import cli, errors, runs
 from xfinity_usage.cli import Environment, build_parser, main
 from xfinity_usage.errors import ExitCode
 from xfinity_usage.usage import reading_from_dict
@@ -77,10 +77,10 @@ def test_missing_credentials(env, fragment):
 def test_password_file(tmp_path):
     path = tmp_path / "pw"
     path.write_text("s3cret-from-file\n")
-    assert cli.read_credentials({"XFINITY_USER": "me", "XFINITY_PASSWORD_FILE": str(path)}) == (
+    assert runs.read_credentials({"XFINITY_USER": "me", "XFINITY_PASSWORD_FILE": str(path)}) == (
         "me", "s3cret-from-file")
     # XFINITY_PASSWORD wins over the file
-    assert cli.read_credentials({"XFINITY_USER": "me", "XFINITY_PASSWORD": "p",
+    assert runs.read_credentials({"XFINITY_USER": "me", "XFINITY_PASSWORD": "p",
                                  "XFINITY_PASSWORD_FILE": str(path)})[1] == "p"
 
 

@@ -10,7 +10,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -48,14 +47,12 @@ def test_app_route_daemon_keeps_reading_across_token_refreshes(short_lived_app, 
     args = build_parser().parse_args(["--site-urls", str(urls), "--interval", "60", "--timeout", "10",
                                       "--history-db", str(tmp_path / "history.sqlite3")])
     out, err = io.StringIO(), io.StringIO()
-    started = time.monotonic()
     code = run_loop(args, Environment(env, out, err), max_runs=3, wait=lambda seconds: False)
-    took = time.monotonic() - started
     lines = out.getvalue().splitlines()
     assert code == 0 and err.getvalue() == ""
+    # a run that waited on the loop's own lock would end "failed: ... held ... until the time ran out"
     assert len(lines) == 3 and all(" source app: used " in line for line in lines), lines
     assert app.state.grants == ["authorization_code"] + ["refresh_token"] * 3  # a refresh in every run
-    assert took < 10  # no run waited out its deadline on the loop's own lock
     # the lock is free again for the next process, and its file names no holder
     assert (tmp_path / "config" / "xfinity-usage" / "app-token.json.lock").read_text() == ""
 

@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 
-from xfinity_usage.browsers import DEFAULT_BROWSER
+from xfinity_usage.options import DEFAULT_BROWSER
 from xfinity_usage.pages import origin
 from xfinity_usage.session import save_cookies
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, Fault

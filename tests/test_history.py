@@ -12,7 +12,6 @@ from xfinity_usage.history import (
     SCHEMA_VERSION,
     HistoryError,
     HistoryStore,
-    MonthlyTotal,
     Reading,
     cycle_of,
     default_history_path,

@@ -161,7 +161,6 @@ def _free_port() -> int:
 def test_a_failed_one_shot_run_marks_the_textfile_down(tmp_path, monkeypatch):
     import io
 
-    from xfinity_usage import cli
     from xfinity_usage.cli import Environment, main
     from xfinity_usage.errors import SiteUnavailableError
 

@@ -6,7 +6,6 @@ import logging
 import re
 import subprocess
 import sys
-import time
 from html.parser import HTMLParser
 from http.cookiejar import CookieJar
 from urllib.error import HTTPError

@@ -14,7 +14,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import os
 import time
 from typing import Any, Callable, Mapping
 
@@ -23,7 +22,7 @@ from .errors import ConfigError, DataError, SiteChangedError, SiteUnavailableErr
 from .reading import Month, Reading, current_month, finite_number, is_unlimited, parse_date
 from . import retry
 from .retry import Backoff, Deadline
-from .transport import Answer, request, tls_context  # noqa: F401 - tls_context: its home before
+from .transport import Answer, request, retry_after
 from .tokens import TokenFile
 
 logger = logging.getLogger(__name__)
@@ -228,7 +227,7 @@ class AppSource:
             if status == 401:
                 raise _Unauthorized("HTTP 401")
             if status >= 500 or status == 429:
-                raise oauth.RetryLater(f"the app's API answered HTTP {status}", oauth.retry_after(answer, self._clock()))
+                raise oauth.RetryLater(f"the app's API answered HTTP {status}", retry_after(answer, self._clock()))
             if status != 200:
                 raise SiteChangedError(f"the app's API answered HTTP {status}")
             try:

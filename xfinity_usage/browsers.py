@@ -36,9 +36,9 @@ from . import warmstart
 from .errors import BrowserError
 from .files import xdg_dir
 from .procs import ProcessTree
-from .options import BROWSERS, DEFAULT_BROWSER  # noqa: F401 - their home before; the CLI's -h needs no more
+from .options import BROWSERS
 from .secrets import child_environment
-from .services import PrivateService, private_service  # noqa: F401 - PrivateService: its home before
+from .services import private_service
 
 logger = logging.getLogger(__name__)
 

@@ -14,13 +14,13 @@ import json
 import logging
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Mapping, Optional, Sequence
+from typing import IO, TYPE_CHECKING, Optional, Sequence
 
 from . import options
 from .options import BROWSERS, DEFAULT_BROWSER
 from .environment import Environment
 from .errors import ConfigError, ExitCode, XfinityUsageError
-from .runs import check_mode, read_credentials  # noqa: F401 - read_credentials: callers of earlier versions
+from .runs import check_mode
 from .secrets import mask
 from .version import __version__
 

@@ -24,6 +24,7 @@ from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from .errors import ConfigError, SignInExpiredError, SiteChangedError, SiteUnavailableError
+from .transport import retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -208,26 +209,6 @@ class RetryLater(SiteUnavailableError):
         self.retry_after = retry_after
 
 
-def retry_after(answer: Any, now: float) -> float | None:
-    """The ``Retry-After`` of an answer from :class:`~xfinity_usage.app.Http` in seconds (delta or
-    HTTP date, RFC 9110 10.2.3), or None: absent, unreadable, or a plain ``(status, body)``."""
-    headers = getattr(answer, "headers", None) or {}
-    value = str(headers.get("retry-after") or "").strip()
-    if not value:
-        return None
-    if value.isdigit():
-        return float(value)
-    import email.utils
-
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None or when.tzinfo is None:
-        return None
-    return max(0.0, when.timestamp() - now)
-
-
 class TokenEndpoint:
     """The token endpoint, over an HTTP ``post(url, headers, body, timeout) -> (status, body)``.
 
@@ -291,6 +272,6 @@ class TokenEndpoint:
 
 
 __all__ = ["APP_URLS", "AUTHORIZE_URL", "CLIENT_ID", "CODE_REFUSED", "GRAPHQL_URL", "PendingSignIn", "REDIRECT_URI",
-           "RetryLater", "retry_after",
+           "RetryLater",
            "SignInInputError", "TOKEN_URL", "TokenEndpoint", "Tokens", "authorize_url", "code_challenge",
            "jwt_expiry", "new_sign_in", "parse_redirect", "tokens_from_answer"]

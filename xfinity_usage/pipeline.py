@@ -64,6 +64,8 @@ class Pipeline:
         self.history_required = history_required
         self.clock = clock
         self.store: Optional[HistoryStore] = None
+        #: The :class:`SinkFailure` s of sinks that did not open (set by ``with``).
+        self.open_failures: list = []
         self._opened: list = []
 
     # -- life cycle

@@ -104,3 +104,23 @@ def request(method: str, url: str, headers: Mapping[str, str], body: bytes | Non
     answer = Answer((resp.status, data))
     answer.headers = {name.lower(): value for name, value in resp.getheaders()}
     return answer
+
+
+def retry_after(answer: Any, now: float) -> float | None:
+    """The ``Retry-After`` of an :class:`Answer` in seconds (delta or HTTP date, RFC 9110 10.2.3), or
+    None: absent, unreadable, or a plain ``(status, body)``."""
+    headers = getattr(answer, "headers", None) or {}
+    value = str(headers.get("retry-after") or "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(value)
+    import email.utils
+
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    return max(0.0, when.timestamp() - now)

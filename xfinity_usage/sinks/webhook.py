@@ -14,6 +14,7 @@ import argparse
 import datetime
 import json
 import logging
+import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
 
@@ -116,7 +117,7 @@ class WebhookSink:
 
     def _post(self, payload: bytes) -> None:
         from ..errors import SiteUnavailableError
-        from ..transport import UntrustedCertificate, request
+        from ..transport import UntrustedCertificate, request, retry_after
 
         headers = {"Content-Type": "application/json", "User-Agent": "xfinity-usage"}
         if self.token:
@@ -134,7 +135,7 @@ class WebhookSink:
         if status >= 300:
             error = WebhookError(f"{where} answered HTTP {status}")
             error.transient = status == 429 or status >= 500
-            error.retry_after = _retry_after(answer.headers.get("retry-after"))  # type: ignore[attr-defined]
+            error.retry_after = retry_after(answer, time.time())  # type: ignore[attr-defined]
             raise error
         logger.info("POSTed the reading to %s (HTTP %d)", where, status)
 
@@ -150,11 +151,3 @@ class WebhookSink:
 
     def close(self) -> None:
         pass
-
-
-def _retry_after(value: Optional[str]) -> Optional[float]:
-    """``Retry-After`` in seconds (a number of seconds; an HTTP date is not used)."""
-    try:
-        return max(0.0, float(value)) if value else None
-    except ValueError:
-        return None
