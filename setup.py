@@ -45,8 +45,8 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "xfinity-usage=xfinity_usage.cli:console_main",
-            "xfinity-usage-graphite=xfinity_usage.cli:console_main_graphite",
+            "xfinity-usage=xfinity_usage.cli.main:console_main",
+            "xfinity-usage-graphite=xfinity_usage.cli.main:console_main_graphite",
         ],
     },
     classifiers=[

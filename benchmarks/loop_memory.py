@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/loop_memory.py [--runs 500] [--interval 0.01] [-b chrome-headless]
                                                [--mqtt-host 127.0.0.1 --mqtt-port 1883]
 
-The loop runs in this process (``xfinity_usage.loop.run_loop`` with the
+The loop runs in this process (``xfinity_usage.cli.loop.run_loop`` with the
 CLI's own arguments, ``--demo``), feeding the Prometheus textfile and
 ``/metrics`` (and MQTT when given). The first run signs in with the browser;
 the others reuse the saved session, as a real ``--interval`` service does.
@@ -21,8 +21,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from xfinity_usage.cli import Environment, build_parser  # noqa: E402
-from xfinity_usage.loop import run_loop  # noqa: E402
+from xfinity_usage.cli.main import Environment, build_parser  # noqa: E402
+from xfinity_usage.cli.loop import run_loop  # noqa: E402
 
 LIMIT_MB = 5.0
 

@@ -64,7 +64,7 @@ def timed(cmd, env):
 
 def expire_access(token_file: str) -> None:
     """Make the saved access token look expired, so the next run refreshes it first."""
-    from xfinity_usage.tokens import TokenFile
+    from xfinity_usage.sources.tokens import TokenFile
 
     files = TokenFile(token_file)
     tokens, secret = files.load()
@@ -94,7 +94,7 @@ def main() -> int:
         with open(app_urls, "w") as handle:
             json.dump(app.urls, handle)
         token_file = os.path.join(tmp, "app-token.json")
-        from xfinity_usage.app import sign_in
+        from xfinity_usage.sources.app import sign_in
 
         sign_in(token_file, app.client_secret, app.user_sign_in, urls=app.urls)
         app_run = cli + ["-v", "--site-urls", app_urls, "--token-file", token_file, "--no-history"]
@@ -102,7 +102,7 @@ def main() -> int:
         cases = {
             "p": ("floor: python -c pass", lambda: None, [sys.executable, "-c", "pass"]),
             "i": ("floor: import the warm path's modules", lambda: None,
-                  [sys.executable, "-c", "import xfinity_usage.client, xfinity_usage.session, http.client"]),
+                  [sys.executable, "-c", "import xfinity_usage.client, xfinity_usage.sources.session, http.client"]),
             "a": ("--version", lambda: None, cli + ["--version"]),
             "b": ("cold run, headless Chromium, no cookie file",
                   lambda: os.path.exists(cookies) and os.unlink(cookies), run),

@@ -8,7 +8,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from xfinity_usage.cli import build_parser  # noqa: E402
+from xfinity_usage.cli.main import build_parser  # noqa: E402
 
 HEADER = """CLI reference
 =============

@@ -5,7 +5,7 @@ import contextlib
 import os
 import tempfile
 
-from xfinity_usage import runs
+from xfinity_usage.cli import runs
 from xfinity_usage.locks import file_lock
 
 

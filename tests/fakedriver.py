@@ -17,7 +17,7 @@ from selenium.common.exceptions import (
     WebDriverException,
 )
 
-from xfinity_usage import pages, reader
+from xfinity_usage.sources import pages, reader
 
 HOME = "https://customer.example.com/"
 LOGIN = "https://login.example.com/login?continue=x"

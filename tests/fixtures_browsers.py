@@ -12,7 +12,7 @@ import uuid
 import pytest
 from selenium.webdriver.common.selenium_manager import SeleniumManager
 
-from xfinity_usage import warmstart
+from xfinity_usage.browsers import warmstart
 from xfinity_usage.browsers import BROWSERS
 
 from .proctools import MARKER_ENV
@@ -46,7 +46,7 @@ def xdg_cache(tmp_path_factory):
 
     Nothing of this machine's own cache is used, so a run on it costs what a run on a fresh
     machine costs: the first Firefox start makes the warm-start template
-    (:mod:`xfinity_usage.warmstart`), and every later start of either worker uses it.
+    (:mod:`xfinity_usage.browsers.warmstart`), and every later start of either worker uses it.
     """
     base = tmp_path_factory.getbasetemp()
     shared = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "xdg-cache"

@@ -26,7 +26,7 @@ from typing import Any, Iterator
 import pytest
 
 from xfinity_usage import XfinityUsage, browsers
-from xfinity_usage.pages import Timeouts
+from xfinity_usage.sources.pages import Timeouts
 from xfinity_usage.retry import Backoff
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 

@@ -1,4 +1,4 @@
-"""Browser and driver processes, read from /proc (:mod:`xfinity_usage.procs`), to prove none is left behind.
+"""Browser and driver processes, read from /proc (:mod:`xfinity_usage.browsers.procs`), to prove none is left behind.
 
 Several test runs (and pytest-xdist workers) may share the machine, so a run
 tags the processes it starts: when ``XFINITY_USAGE_TEST_RUN`` is set (the
@@ -14,7 +14,7 @@ import subprocess
 import time
 from typing import Iterable, Iterator, Optional
 
-from xfinity_usage import procs
+from xfinity_usage.browsers import procs
 
 MARKER_ENV = "XFINITY_USAGE_TEST_RUN"
 

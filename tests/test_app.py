@@ -5,13 +5,19 @@ import stat
 
 import pytest
 
-from xfinity_usage import oauth
-from xfinity_usage.app import reading_from_graphql
-from xfinity_usage.app_browser import find_redirect
-from xfinity_usage.errors import ConfigError, DataError, ExitCode, SignInExpiredError, SiteChangedError
-from xfinity_usage.oauth import SignInInputError, Tokens, parse_redirect
+from xfinity_usage.sources import oauth
+from xfinity_usage.sources.app import reading_from_graphql
+from xfinity_usage.sources.app_browser import find_redirect
+from xfinity_usage.errors import (
+    ConfigError,
+    DataError,
+    ExitCode,
+    SignInExpiredError,
+    SiteChangedError,
+)
+from xfinity_usage.sources.oauth import SignInInputError, Tokens, parse_redirect
 from xfinity_usage.simulator.app import SimulatedApp
-from xfinity_usage.tokens import TokenFile
+from xfinity_usage.sources.tokens import TokenFile
 
 CODE = "oi-" + "0123456789abcdef" * 2
 STATE = "AbCdEfGhIjKlMnOpQrStUv"
@@ -153,7 +159,7 @@ class _NoCaptureDriver:
 
 
 def test_a_browser_that_cannot_report_the_redirect_is_refused_at_once():
-    from xfinity_usage.app_browser import capture_redirect
+    from xfinity_usage.sources.app_browser import capture_redirect
     from xfinity_usage.errors import BrowserError
     from xfinity_usage.retry import Deadline
 
@@ -172,7 +178,7 @@ def test_cli_says_at_once_when_the_browser_cannot_report_the_redirect(monkeypatc
     import json
 
     from xfinity_usage import browsers
-    from xfinity_usage.cli import Environment, main
+    from xfinity_usage.cli.main import Environment, main
 
     @contextlib.contextmanager
     def fake_open_browser(name, **kwargs):
@@ -215,7 +221,7 @@ class _BidiDriver:
 
 
 def test_redirect_found_in_a_bidi_response_started_event():
-    from xfinity_usage.app_browser import capture_redirect
+    from xfinity_usage.sources.app_browser import capture_redirect
     from xfinity_usage.retry import Deadline
 
     location = f"xfinitydigitalhome://auth?code={CODE}&state={STATE}"
@@ -230,7 +236,7 @@ def test_redirect_found_in_a_bidi_response_started_event():
 def test_selenium_traffic_logs_never_show_the_redirect(caplog):
     import logging
 
-    from xfinity_usage.app_browser import quiet_selenium_logs
+    from xfinity_usage.sources.app_browser import quiet_selenium_logs
 
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="selenium")

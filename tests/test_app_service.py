@@ -14,10 +14,15 @@ from urllib.request import Request, urlopen
 
 import pytest
 
-from xfinity_usage import oauth
-from xfinity_usage.app import API_HEADERS, AppSource, Http, graphql_errors
+from xfinity_usage.sources import oauth
+from xfinity_usage.sources.app import API_HEADERS, AppSource, Http, graphql_errors
 from xfinity_usage.transport import retry_after
-from xfinity_usage.errors import ExitCode, SignInExpiredError, SiteChangedError, SiteUnavailableError
+from xfinity_usage.errors import (
+    ExitCode,
+    SignInExpiredError,
+    SiteChangedError,
+    SiteUnavailableError,
+)
 from xfinity_usage.retry import Backoff, Deadline
 from xfinity_usage.simulator.app import SimulatedApp, graphql_error
 

@@ -11,7 +11,8 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import WebDriverException
 
-from xfinity_usage import browsers, warmstart
+from xfinity_usage import browsers
+from xfinity_usage.browsers import warmstart
 
 UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36"
 

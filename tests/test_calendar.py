@@ -28,10 +28,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from xfinity_usage import loop, projection as proj
-from xfinity_usage.history import HistoryStore
+from xfinity_usage.cli import loop
+from xfinity_usage.history import projection as proj
+from xfinity_usage.history.store import HistoryStore
 from xfinity_usage.reading import Reading
-from xfinity_usage.report import State, build_report, check_state
+from xfinity_usage.history.report import State, build_report, check_state
 
 from .fixtures_clock import travel
 from .test_cli import run_cli

@@ -12,10 +12,11 @@ import uuid
 
 import pytest
 
-from xfinity_usage import browsers, procs
+from xfinity_usage import browsers
+from xfinity_usage.browsers import procs
 from xfinity_usage.client import XfinityUsage
 from xfinity_usage.errors import BrowserError, XfinityUsageError
-from xfinity_usage.phantomjs import PhantomJSService
+from xfinity_usage.browsers.phantomjs import PhantomJSService
 from xfinity_usage.secrets import SECRET_ENV_VARS, child_environment
 from xfinity_usage.simulator import Fault
 

@@ -7,10 +7,11 @@ import pytest
 
 from .fakeclient import fake_client
 from xfinity_usage.sinks.graphite import GraphiteSink
-from xfinity_usage import cli, errors, runs
-from xfinity_usage.cli import Environment, build_parser, main
+from xfinity_usage import errors
+from xfinity_usage.cli import main as cli, runs
+from xfinity_usage.cli.main import Environment, build_parser, main
 from xfinity_usage.errors import ExitCode
-from xfinity_usage.usage import reading_from_dict
+from xfinity_usage.sources.usage import reading_from_dict
 
 READING = reading_from_dict({"data_timestamp": 1700000000, "units": "GB", "used": 224.0, "total": 1229.0,
                              "raw": {"x": 1}})
@@ -44,11 +45,11 @@ def test_version_and_help():
 
 
 def test_version_imports_no_selenium():
-    code = ("import sys, contextlib, io\nfrom xfinity_usage.cli import main\n"
+    code = ("import sys, contextlib, io\nfrom xfinity_usage.cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n    main(['-h'])\n"
-            "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.site', "
-            "'xfinity_usage.phantomjs', 'urllib3', 'xfinity_usage.mqtt', 'xfinity_usage.prometheus', "
-            "'xfinity_usage.loop', 'xfinity_usage.pipeline', 'xfinity_usage.reading', 'ssl', 'paho', 'prometheus_client', 'apprise'))]\n"
+            "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.sources.site', "
+            "'xfinity_usage.browsers.phantomjs', 'urllib3', 'xfinity_usage.sinks.mqtt_core', 'xfinity_usage.sinks.prometheus_core', "
+            "'xfinity_usage.cli.loop', 'xfinity_usage.pipeline', 'xfinity_usage.reading', 'ssl', 'paho', 'prometheus_client', 'apprise'))]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -10,11 +10,12 @@ import time
 import pytest
 
 from .fakeclient import fake_client
-from xfinity_usage import cli, errors, runs
-from xfinity_usage.cli import Environment, main
+from xfinity_usage import errors
+from xfinity_usage.cli import main as cli, runs
+from xfinity_usage.cli.main import Environment, main
 from xfinity_usage.errors import ExitCode
-from xfinity_usage.history import HistoryStore
-from xfinity_usage.usage import reading_from_dict
+from xfinity_usage.history.store import HistoryStore
+from xfinity_usage.sources.usage import reading_from_dict
 
 from .test_cli import month_json, run_cli
 
@@ -168,7 +169,7 @@ def test_help_explains_the_check_exit_codes():
 
 def test_closed_pipe_is_quiet(tmp_path):
     db = stored_history(tmp_path, [reading_at(time.time() - 60, 100.0)])
-    script = "from xfinity_usage.cli import console_main; console_main()"
+    script = "from xfinity_usage.cli.main import console_main; console_main()"
     command = f"{sys.executable} -c '{script}' --offline --report -j --history-db {db} | (exec 0<&-; sleep 1)"
     done = subprocess.run(["bash", "-c", "set -o pipefail; " + command], capture_output=True, text=True)
     assert done.stderr == ""

@@ -13,11 +13,11 @@ import sys
 
 import pytest
 
-from xfinity_usage.app import sign_in
-from xfinity_usage.cli import build_parser
-from xfinity_usage.environment import Environment
+from xfinity_usage.sources.app import sign_in
+from xfinity_usage.cli.main import build_parser
+from xfinity_usage.cli.environment import Environment
 from xfinity_usage.errors import ExitCode
-from xfinity_usage.loop import run_loop
+from xfinity_usage.cli.loop import run_loop
 from xfinity_usage.simulator.app import SimulatedApp
 
 

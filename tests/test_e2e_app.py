@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from xfinity_usage.app import AppSource, sign_in
-from xfinity_usage.cli import Environment, main
+from xfinity_usage.sources.app import AppSource, sign_in
+from xfinity_usage.cli.main import Environment, main
 from xfinity_usage.errors import ExitCode, SignInExpiredError
 from xfinity_usage.retry import Backoff, Deadline
 from xfinity_usage.simulator.app import SimulatedApp
-from xfinity_usage.tokens import TokenFile
+from xfinity_usage.sources.tokens import TokenFile
 
 from .fixtures_browsers import share_warm_start
 
@@ -311,7 +311,7 @@ def test_secrets_never_leak(app, home):
     for where, text in texts.items():
         for secret in secrets:
             assert secret and secret not in text, f"a secret leaked into {where}"
-    assert "INFO xfinity_usage.app" in err2 and "Traceback" in err3   # -vv really logged
+    assert "INFO xfinity_usage.sources.app" in err2 and "Traceback" in err3   # -vv really logged
 
 
 def while_a_person_signs_in(driver, app, capture):
@@ -336,7 +336,7 @@ def while_a_person_signs_in(driver, app, capture):
 
 @pytest.mark.e2e
 def test_sign_in_in_a_real_windowed_chromium_captures_the_code(app, home, xvfb):
-    from xfinity_usage.app_browser import capture_redirect
+    from xfinity_usage.sources.app_browser import capture_redirect
     from xfinity_usage.browsers import open_browser
 
     path = str(token_path(home))
@@ -357,7 +357,7 @@ def test_sign_in_in_a_real_firefox_captures_the_code_from_bidi_events(app, home,
     What the page does, not the browser's life: in the session's running Firefox (opened with BiDi)."""
     import logging
 
-    from xfinity_usage.app_browser import capture_redirect, quiet_selenium_logs
+    from xfinity_usage.sources.app_browser import capture_redirect, quiet_selenium_logs
 
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="selenium")   # Selenium logs every BiDi message at DEBUG

@@ -20,8 +20,8 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from xfinity_usage.options import DEFAULT_BROWSER
-from xfinity_usage.pages import origin
-from xfinity_usage.session import save_cookies
+from xfinity_usage.sources.pages import origin
+from xfinity_usage.sources.session import save_cookies
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, Fault
 
 from .fixtures_browsers import ENGINES, share_warm_start
@@ -103,7 +103,7 @@ def test_graphite_entry_point(site, carbon, cli_env, tmp_path):
     (test_json_and_graphite_push_to_real_carbon pushes a browser's reading): a saved session reads."""
     exe = os.path.join(os.path.dirname(sys.executable), "xfinity-usage-graphite")
     cmd = ([exe] if os.path.exists(exe) else [sys.executable, "-c",
-                                              "from xfinity_usage.cli import console_main_graphite as m; m()"])
+                                              "from xfinity_usage.cli.main import console_main_graphite as m; m()"])
     proc = subprocess.run(cmd + ["-b", "chrome-headless", "--site-urls", urls_file(site, tmp_path),
                                  "-c", saved_session(site, tmp_path),
                                  "-H", carbon.host, "-P", str(carbon.port), "-p", "e2egraphite"],

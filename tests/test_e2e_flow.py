@@ -12,11 +12,7 @@ import stat
 
 import pytest
 
-from xfinity_usage import (
-    AccessDeniedError,
-    AccountActionRequiredError,
-    BadCredentialsError,
-)
+from xfinity_usage import AccessDeniedError, AccountActionRequiredError, BadCredentialsError
 from xfinity_usage.browsers import BROWSERS
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
@@ -135,7 +131,7 @@ def test_debug_screenshot_page_is_masked(site, shared_browser):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
-    from xfinity_usage.site import mask_page
+    from xfinity_usage.sources.site import mask_page
 
     with shared_browser.open(MATRIX_BROWSER) as driver:
         driver.get(site.urls["HOME_URL"])

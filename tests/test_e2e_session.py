@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from xfinity_usage.session import SessionExpired, fetch_usage
+from xfinity_usage.sources.session import SessionExpired, fetch_usage
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME
 
 from .fixtures_clients import in_shared_browser

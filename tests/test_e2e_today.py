@@ -110,7 +110,7 @@ def test_api_sc_only(browser_name, make_site, tmp_path):
 @pytest.mark.parametrize("browser_name", ENGINES)
 def test_original_markup_scrape(browser_name, make_site, tmp_path, caplog):
     site = make_site(scenario="json_gone")
-    with caplog.at_level(logging.INFO, logger="xfinity_usage.reader"):
+    with caplog.at_level(logging.INFO, logger="xfinity_usage.sources.reader"):
         reading = client(site, browser_name, tmp_path).read()
     assert (reading.used, reading.total, reading.units) == (424.0, 1229.0, "GB")
     assert reading.raw["source"] == "usage-page" and reading.raw["usageRows"][-1][0] == "424GB"
@@ -120,7 +120,7 @@ def test_original_markup_scrape(browser_name, make_site, tmp_path, caplog):
 @pytest.mark.parametrize("name", ["chrome-headless", "phantomjs"])
 def test_redesigned_page_found_by_text(name, make_site, tmp_path, caplog):
     site = make_site(scenario="scrape_text")
-    with caplog.at_level(logging.INFO, logger="xfinity_usage.reader"):
+    with caplog.at_level(logging.INFO, logger="xfinity_usage.sources.reader"):
         reading = client(site, name, tmp_path).read()
     assert (reading.used, reading.total) == (424.0, 1229.0)
     assert "usage page read by text" in caplog.text

@@ -3,7 +3,7 @@
 Each transient fault kind of the simulated site (blank, error500, error503, reset, slow, truncated) on
 each request a sign-in makes (``/``, ``/oauth/authorize``, ``/login``, ``/oauth/callback`` and the usage
 JSON endpoint), answered twice as ``Fault(path, kind, count=2)`` does: 30 points. :class:`FakeSite`
-follows the site's redirects in a fake driver and shows the flow (:class:`~xfinity_usage.site.SiteFlow`:
+follows the site's redirects in a fake driver and shows the flow (:class:`~xfinity_usage.sources.site.SiteFlow`:
 the login machine, then the usage reader) what headless Chromium shows for each faulty answer; every
 wait runs on a fake clock. The real-browser runs, one per fault kind with the steps rotated, live in
 ``tests/test_reliability.py``.
@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import pytest
 from selenium.common.exceptions import TimeoutException, WebDriverException
 
-from xfinity_usage import pages, reader
-from xfinity_usage.pages import Timeouts
+from xfinity_usage.sources import pages, reader
+from xfinity_usage.sources.pages import Timeouts
 from xfinity_usage.retry import Deadline
 from xfinity_usage.secrets import Secret
 from xfinity_usage.simulator import data
 from xfinity_usage.simulator.responses import REASONS
-from xfinity_usage.site import SiteFlow
+from xfinity_usage.sources.site import SiteFlow
 
 from .fakedriver import (
     HOME,

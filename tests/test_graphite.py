@@ -1,4 +1,4 @@
-"""Tests of xfinity_usage.graphite: metric names, validation, and real pushes to carbon-cache."""
+"""Tests of xfinity_usage.sinks.graphite_core: metric names, validation, and real pushes to carbon-cache."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +10,12 @@ import pytest
 
 from xfinity_usage.errors import ConfigError, GraphiteError
 from xfinity_usage.reading import Reading
-from xfinity_usage.graphite import GraphiteClient, overage_extra, reading_metrics, sanitize_path
+from xfinity_usage.sinks.graphite_core import (
+    GraphiteClient,
+    overage_extra,
+    reading_metrics,
+    sanitize_path,
+)
 
 from .fixtures_carbon import free_port
 
@@ -215,9 +220,9 @@ def over_cap_report(scenario: str):
     """The simulated account at 1100 of 1229 GB half-way through November 2026 (a fixed instant)."""
     import datetime
 
-    from xfinity_usage.report import build_report
+    from xfinity_usage.history.report import build_report
     from xfinity_usage.simulator import data
-    from xfinity_usage.usage import reading_from_json
+    from xfinity_usage.sources.usage import reading_from_json
 
     utc = datetime.timezone.utc
     now = datetime.datetime(2026, 11, 16, tzinfo=utc).timestamp()

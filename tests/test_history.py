@@ -8,7 +8,7 @@ import stat
 
 import pytest
 
-from xfinity_usage.history import (
+from xfinity_usage.history.store import (
     SCHEMA_VERSION,
     HistoryError,
     HistoryStore,
@@ -16,7 +16,7 @@ from xfinity_usage.history import (
     cycle_of,
     default_history_path,
 )
-from xfinity_usage.usage import reading_from_dict, reading_from_json
+from xfinity_usage.sources.usage import reading_from_dict, reading_from_json
 
 from .fixtures_clock import local_zone
 

@@ -9,8 +9,14 @@ from xfinity_usage.errors import (
     SiteChangedError,
     SiteUnavailableError,
 )
-from xfinity_usage.login import Login
-from xfinity_usage.pages import SEL_PASSWD, SEL_SKIP_SECURITY_CHECK, SEL_SUBMIT, SEL_USER, Timeouts
+from xfinity_usage.sources.login import Login
+from xfinity_usage.sources.pages import (
+    SEL_PASSWD,
+    SEL_SKIP_SECURITY_CHECK,
+    SEL_SUBMIT,
+    SEL_USER,
+    Timeouts,
+)
 from xfinity_usage.retry import Backoff, Deadline
 from xfinity_usage.secrets import Secret
 

@@ -7,8 +7,13 @@ import pytest
 
 from xfinity_usage.locks import file_lock
 
-from xfinity_usage import loop as L
-from xfinity_usage.errors import (AccessDeniedError, BadCredentialsError, LockedError, SiteUnavailableError)
+from xfinity_usage.cli import loop as L
+from xfinity_usage.errors import (
+    AccessDeniedError,
+    BadCredentialsError,
+    LockedError,
+    SiteUnavailableError,
+)
 from xfinity_usage.reading import Reading
 
 HOUR = 3600.0
@@ -135,7 +140,7 @@ def test_second_process_on_the_same_account_is_refused(tmp_path):
     import subprocess
     import sys
 
-    from xfinity_usage.runs import hold_account
+    from xfinity_usage.cli.runs import hold_account
 
     class Client:
         lock_path = str(tmp_path / "cookies.json.lock")
@@ -143,7 +148,7 @@ def test_second_process_on_the_same_account_is_refused(tmp_path):
         def account_lock(self):
             return file_lock(self.lock_path)
 
-    other = ("import sys\nfrom xfinity_usage.locks import file_lock\nfrom xfinity_usage.runs import hold_account\n"
+    other = ("import sys\nfrom xfinity_usage.locks import file_lock\nfrom xfinity_usage.cli.runs import hold_account\n"
              "class C:\n    def account_lock(self): return file_lock(sys.argv[1])\n"
              "try:\n    hold_account(C()).__enter__()\nexcept Exception as exc:\n"
              "    print(exc.exit_code, exc)\nelse:\n    print('held')\n")
@@ -163,7 +168,7 @@ def test_second_process_on_the_same_account_is_refused(tmp_path):
 
 
 def test_interval_refuses_one_shot_options():
-    from xfinity_usage.cli import build_parser
+    from xfinity_usage.cli.main import build_parser
     from xfinity_usage.errors import ConfigError
 
     for extra in (["--report"], ["--warn", "80"], ["--json"]):

@@ -13,16 +13,30 @@ from urllib.parse import quote
 
 import pytest
 
-from xfinity_usage import XfinityUsage, pages, usage
-from xfinity_usage.errors import (AccessDeniedError, BrowserError, DataError, SiteChangedError,
-                                  SiteUnavailableError)
-from xfinity_usage.pages import PageKind, Timeouts, classify
-from xfinity_usage.reader import BILLING_JS, BILLING_SLOT, MOVED_BROWSERS, UsageReader
+from xfinity_usage import XfinityUsage
+from xfinity_usage.sources import pages, usage
+from xfinity_usage.errors import (
+    AccessDeniedError,
+    BrowserError,
+    DataError,
+    SiteChangedError,
+    SiteUnavailableError,
+)
+from xfinity_usage.sources.pages import PageKind, Timeouts, classify
+from xfinity_usage.sources.reader import BILLING_JS, BILLING_SLOT, MOVED_BROWSERS, UsageReader
 from xfinity_usage.retry import Deadline
 from xfinity_usage.sources import SessionSource, moved_marker, remember_moved
 from xfinity_usage.simulator import data
 
-from .fakedriver import URLS as OLD_URLS, FakeClock, FakeDriver, access_denied_page, error_page, home_page, state
+from .fakedriver import (
+    URLS as OLD_URLS,
+    FakeClock,
+    FakeDriver,
+    access_denied_page,
+    error_page,
+    home_page,
+    state,
+)
 
 HOME = OLD_URLS["HOME_URL"]
 ACCOUNT = "https://www.example.com/account"
@@ -331,7 +345,7 @@ def test_moved_marker_is_private_and_forgotten(tmp_path):
 
 
 def test_session_source_steps_aside_for_a_moved_account(tmp_path, monkeypatch):
-    from xfinity_usage import session
+    from xfinity_usage.sources import session
 
     cookie_file = str(tmp_path / "cookies.json")
     session.save_cookies(cookie_file, [{"name": "s_sess", "value": "1", "domain": "customer.example.com"}],

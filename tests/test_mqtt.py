@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from xfinity_usage import mqtt
+from xfinity_usage.sinks import mqtt_core as mqtt
 from xfinity_usage.errors import ConfigError, ExitCode, MqttError
 from xfinity_usage.reading import Reading
-from xfinity_usage.report import build_report
+from xfinity_usage.history.report import build_report
 from xfinity_usage.version import __version__
 
 from .fixtures_clock import MID_CYCLE
@@ -127,7 +127,7 @@ def test_overage_charges_of_an_over_cap_account():
     """The simulated account at 1100 of 1229 GB half-way through the cycle: $0 so far, $100 projected
     (the answer's maximum); with a courtesy credit left, $0."""
     from xfinity_usage.simulator import data
-    from xfinity_usage.usage import reading_from_json
+    from xfinity_usage.sources.usage import reading_from_json
 
     now = datetime.datetime(2026, 11, 16, tzinfo=datetime.timezone.utc).timestamp()
     settings = mqtt.MqttSettings("127.0.0.1")
@@ -160,7 +160,7 @@ def test_missing_extra_names_it(monkeypatch):
 
 
 def test_password_comes_from_the_environment_or_its_file(tmp_path):
-    from xfinity_usage.cli import build_parser
+    from xfinity_usage.cli.main import build_parser
 
     args = build_parser().parse_args(["--mqtt-host", "h", "--mqtt-user", "u"])
     secret_file = tmp_path / "pw"

@@ -11,10 +11,10 @@ import pytest
 from .fakeclient import fake_client
 from .fixtures_clock import local_zone
 from .test_sinks import closed_port
-from xfinity_usage.cli import build_parser, main
-from xfinity_usage.environment import Environment
+from xfinity_usage.cli.main import build_parser, main
+from xfinity_usage.cli.environment import Environment
 from xfinity_usage.errors import ExitCode
-from xfinity_usage.loop import run_loop
+from xfinity_usage.cli.loop import run_loop
 from xfinity_usage.reading import Reading
 from xfinity_usage.sinks import notify
 

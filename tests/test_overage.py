@@ -5,13 +5,24 @@ import datetime
 
 import pytest
 
-from xfinity_usage import overage as ov
-from xfinity_usage.app import reading_from_graphql
-from xfinity_usage.overage import Terms, blocks_over, charge_for, figures, format_money, overage_of
+from xfinity_usage.history import overage as ov
+from xfinity_usage.sources.app import reading_from_graphql
+from xfinity_usage.history.overage import (
+    Terms,
+    blocks_over,
+    charge_for,
+    figures,
+    format_money,
+    overage_of,
+)
 from xfinity_usage.reading import Reading
-from xfinity_usage.report import build_report, check_state, render_text
+from xfinity_usage.history.report import build_report, check_state, render_text
 from xfinity_usage.simulator import data
-from xfinity_usage.usage import reading_from_billing_context, reading_from_json, reading_from_page
+from xfinity_usage.sources.usage import (
+    reading_from_billing_context,
+    reading_from_json,
+    reading_from_page,
+)
 
 UTC = datetime.timezone.utc
 #: Terms as the real usage JSON gives them: 50 GB blocks at $10, at most $100 (thor0215/hassio-xfinity-usage).

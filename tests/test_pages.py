@@ -1,8 +1,8 @@
 """classify(): a pure function from a page's state to its PageKind; and Page.wait_for on a fake clock."""
 import pytest
 
-from xfinity_usage import pages
-from xfinity_usage.pages import Page, PageKind, Timeouts, classify, origin
+from xfinity_usage.sources import pages
+from xfinity_usage.sources.pages import Page, PageKind, Timeouts, classify, origin
 from xfinity_usage.retry import Deadline
 
 from . import fakedriver as fake
@@ -109,7 +109,7 @@ def test_origin():
 
 def test_timeouts_defaults():
     assert Timeouts() == Timeouts(step=30.0, other_page_grace=5.0, poll=0.1)
-    from xfinity_usage.site import Timeouts as FromSite
+    from xfinity_usage.sources.site import Timeouts as FromSite
 
     assert FromSite is Timeouts
 

@@ -1,4 +1,4 @@
-"""xfinity_usage.procs: /proc readers and the process tree that reaps a driver's children."""
+"""xfinity_usage.browsers.procs: /proc readers and the process tree that reaps a driver's children."""
 import os
 import signal
 import subprocess
@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from xfinity_usage import procs
+from xfinity_usage.browsers import procs
 
 
 def test_stat_of_this_process():

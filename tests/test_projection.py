@@ -5,7 +5,7 @@ import zoneinfo
 import pytest
 
 from xfinity_usage.reading import Reading
-from xfinity_usage.projection import (
+from xfinity_usage.history.projection import (
     BASIS_CYCLE_AVERAGE,
     BASIS_LAST_24H,
     DayUsage,

@@ -12,10 +12,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .fakeclient import fake_client
-from xfinity_usage import prometheus as prom
+from xfinity_usage.sinks import prometheus_core as prom
 from xfinity_usage.errors import ConfigError
 from xfinity_usage.reading import Reading
-from xfinity_usage.report import build_report
+from xfinity_usage.history.report import build_report
 
 from .fixtures_clock import MID_CYCLE
 
@@ -82,7 +82,7 @@ def test_overage_dollars_of_an_over_cap_account(tmp_path):
     """The simulated account at 1100 of 1229 GB half-way through the cycle: $0 so far, $100 projected
     (the answer's maximum), in a textfile promtool accepts; $0 projected with a courtesy credit left."""
     from xfinity_usage.simulator import data
-    from xfinity_usage.usage import reading_from_json
+    from xfinity_usage.sources.usage import reading_from_json
 
     utc = datetime.timezone.utc
     now = datetime.datetime(2026, 11, 16, tzinfo=utc).timestamp()
@@ -161,7 +161,7 @@ def _free_port() -> int:
 def test_a_failed_one_shot_run_marks_the_textfile_down(tmp_path, monkeypatch):
     import io
 
-    from xfinity_usage.cli import Environment, main
+    from xfinity_usage.cli.main import Environment, main
     from xfinity_usage.errors import SiteUnavailableError
 
     path = tmp_path / "xfinity.prom"

@@ -6,10 +6,15 @@ from urllib.parse import quote
 import pytest
 from selenium.common.exceptions import JavascriptException
 
-from xfinity_usage import usage
-from xfinity_usage.errors import AccessDeniedError, DataError, SiteChangedError, SiteUnavailableError
-from xfinity_usage.pages import Timeouts
-from xfinity_usage.reader import XSRF_HEADER, UsageReader
+from xfinity_usage.sources import usage
+from xfinity_usage.errors import (
+    AccessDeniedError,
+    DataError,
+    SiteChangedError,
+    SiteUnavailableError,
+)
+from xfinity_usage.sources.pages import Timeouts
+from xfinity_usage.sources.reader import XSRF_HEADER, UsageReader
 from xfinity_usage.retry import Deadline
 from xfinity_usage.simulator import data
 
@@ -245,7 +250,7 @@ def test_deadline_bounds_the_page(clock, made):
 def test_site_flow_facade(clock, made):
     """SiteFlow, as the client uses it: login(), read_usage(), .source and .password_submissions."""
     from xfinity_usage.secrets import Secret
-    from xfinity_usage.site import SiteFlow
+    from xfinity_usage.sources.site import SiteFlow
 
     from .fakedriver import HOME, password_page, username_page
 

@@ -5,12 +5,8 @@ The transient faults run here once per kind, the steps rotated so that each step
 """
 import pytest
 
-from xfinity_usage import (
-    AccessDeniedError,
-    BadCredentialsError,
-    SiteUnavailableError,
-)
-from xfinity_usage.site import Timeouts
+from xfinity_usage import AccessDeniedError, BadCredentialsError, SiteUnavailableError
+from xfinity_usage.sources.site import Timeouts
 from xfinity_usage.simulator import Fault
 
 from .fixtures_clients import FAST, in_shared_browser

@@ -5,9 +5,15 @@ import json
 
 import pytest
 
-from xfinity_usage.history import HistoryStore, Reading
-from xfinity_usage.usage import reading_from_dict
-from xfinity_usage.report import State, build_report, check_state, render_text, unknown_status
+from xfinity_usage.history.store import HistoryStore, Reading
+from xfinity_usage.sources.usage import reading_from_dict
+from xfinity_usage.history.report import (
+    State,
+    build_report,
+    check_state,
+    render_text,
+    unknown_status,
+)
 
 from .fixtures_clock import local_zone
 

@@ -3,7 +3,7 @@ import json
 import os
 import stat
 
-from xfinity_usage.session import cookies_for, domain_matches, load_cookies, save_cookies
+from xfinity_usage.sources.session import cookies_for, domain_matches, load_cookies, save_cookies
 
 ORIGIN = "https://customer.xfinity.com"
 

@@ -12,7 +12,7 @@ import pytest
 
 from .fakeclient import fake_client
 from xfinity_usage import sinks
-from xfinity_usage.cli import Environment, main
+from xfinity_usage.cli.main import Environment, main
 from xfinity_usage.errors import ExitCode, WebhookError, XfinityUsageError
 from xfinity_usage.pipeline import Pipeline
 from xfinity_usage.reading import Reading

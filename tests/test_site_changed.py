@@ -5,7 +5,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from xfinity_usage import SiteChangedError
-from xfinity_usage.site import Timeouts
+from xfinity_usage.sources.site import Timeouts
 
 from .fixtures_clients import in_shared_browser
 

@@ -7,8 +7,8 @@ import pytest
 from selenium.common.exceptions import WebDriverException
 
 from xfinity_usage.errors import SiteUnavailableError
-from xfinity_usage.login import Login
-from xfinity_usage.pages import UNSAFE_PORT, Timeouts, network_error, probe
+from xfinity_usage.sources.login import Login
+from xfinity_usage.sources.pages import UNSAFE_PORT, Timeouts, network_error, probe
 from xfinity_usage.retry import Deadline
 from xfinity_usage.secrets import Secret
 

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from xfinity_usage import DataError
-from xfinity_usage.usage import (
+from xfinity_usage.sources.usage import (
     current_month,
     format_reading,
     is_not_supported,

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from xfinity_usage import warmstart
+from xfinity_usage.browsers import warmstart
 from xfinity_usage.browsers import find_browser, open_browser
 
 from .proctools import assert_no_new_browser_processes
@@ -112,7 +112,7 @@ def test_a_template_is_made_by_one_run_at_a_time(tmp_path):
     assert warmstart.can_save(str(template))
     with warmstart.building(str(template)) as needed:
         assert needed
-        other = ("import sys; from xfinity_usage import warmstart\n"
+        other = ("import sys; from xfinity_usage.browsers import warmstart\n"
                  "with warmstart.building(sys.argv[1], wait=0.2) as meanwhile: print(meanwhile)")
         done = subprocess.run([sys.executable, "-c", other, str(template)], capture_output=True, text=True)
         assert done.stdout == "False\n", done.stderr  # another run: the lock is held

@@ -1,5 +1,5 @@
 """``python -m xfinity_usage``."""
-from .cli import console_main
+from .cli.main import console_main
 
 if __name__ == "__main__":
     console_main()

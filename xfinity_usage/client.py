@@ -6,7 +6,7 @@ import os
 import time
 from typing import Any, Callable, Mapping, Optional, Sequence
 
-from . import pages
+from .sources import pages
 from .errors import AccessDeniedError, ConfigError, SiteUnavailableError
 from .files import write_private
 from .locks import FileLock, file_lock
@@ -22,7 +22,7 @@ URL_KEYS = ("HOME_URL", "LOGIN_URL", "USAGE_JSON_URL", "SC_USAGE_JSON_URL", "LEG
 #: URL keys added since 3.0.4: a site given by ``urls`` without them has no such endpoint or page
 #: (so a test site never sends the browser to the real one).
 NEWER_URL_KEYS = ("SC_USAGE_JSON_URL", "ACCOUNT_URL", "BILLING_CONTEXT_URL")
-#: The app's URLs (see :mod:`xfinity_usage.oauth`), overridable like the site's.
+#: The app's URLs (see :mod:`xfinity_usage.sources.oauth`), overridable like the site's.
 APP_URL_KEYS = ("APP_AUTHORIZE_URL", "APP_TOKEN_URL", "APP_GRAPHQL_URL")
 #: Values of ``source``.
 SOURCE_CHOICES = ("auto", "app", "browser")
@@ -50,7 +50,7 @@ class XfinityUsage:
     :param cooldown: after the site's bot protection answered Access Denied, refuse
         to try again for this many seconds (recorded beside the cookie file).
     :param force: try even during the cool-down.
-    :param timeouts: the browser flow's waits (:class:`xfinity_usage.site.Timeouts`), e.g. shorter in tests.
+    :param timeouts: the browser flow's waits (:class:`xfinity_usage.sources.site.Timeouts`), e.g. shorter in tests.
     :param backoff: makes the :class:`~xfinity_usage.retry.Backoff` waited between retries
         (default ``Backoff()``), e.g. a fast one in tests.
     :param sources: the :class:`~xfinity_usage.sources.Source` s to try, in order, instead of
@@ -58,7 +58,7 @@ class XfinityUsage:
     :param source: ``auto`` (the app's API when ``token_file`` exists, else the saved session
         and then the browser), ``app`` or ``browser`` (the saved session, then the browser).
     :param token_file: the app sign-in's token file (default
-        ``$XDG_CONFIG_HOME/xfinity-usage/app-token.json``; see :mod:`xfinity_usage.app`).
+        ``$XDG_CONFIG_HOME/xfinity-usage/app-token.json``; see :mod:`xfinity_usage.sources.app`).
     :param client_secret: the app's client secret, if not the one saved with the tokens.
     """
 
@@ -84,7 +84,7 @@ class XfinityUsage:
         if source not in SOURCE_CHOICES:
             raise ConfigError(f"unknown source {source!r}; choose one of {', '.join(SOURCE_CHOICES)}")
         if token_file is None:
-            from .tokens import default_token_file
+            from .sources.tokens import default_token_file
 
             token_file = default_token_file()
         self.source = source
@@ -107,7 +107,7 @@ class XfinityUsage:
         self._password = Secret(password)
         self.debug = debug
         if cookie_file is None:
-            from .session import default_cookie_file
+            from .sources.session import default_cookie_file
 
             cookie_file = default_cookie_file()
         self.cookie_file = cookie_file
@@ -155,7 +155,7 @@ class XfinityUsage:
         if self._sources is not None:
             return list(self._sources)
         if self._app_route():
-            from .app import AppSource
+            from .sources.app import AppSource
 
             return [AppSource(self.token_file, urls=self.app_urls, client_secret=self._client_secret.reveal(),
                               retries=self.retries, ca_certs=self.ca_certs)]

@@ -2,7 +2,7 @@
 
 One place for the checks every option of the same kind shares (seconds,
 counts, ports, percentages) and for reading a secret from ``NAME`` or the
-file named by ``NAME_FILE``. Used by :mod:`xfinity_usage.cli` and the
+file named by ``NAME_FILE``. Used by :mod:`xfinity_usage.cli.main` and the
 modules that add options of their own (MQTT, Prometheus, the loop, the app).
 """
 from __future__ import annotations

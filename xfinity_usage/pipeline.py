@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 from .errors import XfinityUsageError
 
 if TYPE_CHECKING:
-    from .history import HistoryStore
+    from .history.store import HistoryStore
     from .reading import Reading
     from .sinks import Sink
 
@@ -86,7 +86,7 @@ class Pipeline:
     def _open_history(self) -> Optional[HistoryStore]:
         if self.history_path is None:
             return None
-        from .history import HistoryError, HistoryStore
+        from .history.store import HistoryError, HistoryStore
 
         try:
             return HistoryStore(self.history_path)
@@ -152,7 +152,7 @@ class Pipeline:
                 logger.warning("%s: %s", sink.name, exc)
 
     def _record_and_report(self, reading: Optional[Reading]) -> Optional[dict]:
-        from .history import HistoryError
+        from .history.store import HistoryError
 
         if self.store is not None and reading is not None:
             try:
@@ -163,7 +163,7 @@ class Pipeline:
                 logger.warning("history not recorded: %s", exc)
         if not (self.want_report or reading is None):
             return None
-        from .report import build_report
+        from .history.report import build_report
 
         now = self.clock()
         report = build_report(self.store if self.store is not None else [], reading, now=now)

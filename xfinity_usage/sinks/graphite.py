@@ -39,7 +39,7 @@ def from_args(args: argparse.Namespace, context: Context) -> Optional[GraphiteSi
 def extra_metrics(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
     """``--graphite-extra``'s metrics from the report: ``projected_<unit>``, ``device.<id>_<unit>``,
     and the overage charges (``overage_dollars``, ``projected_overage_dollars``) when known."""
-    from ..graphite import overage_extra
+    from .graphite_core import overage_extra
 
     if report is None:
         return {}
@@ -53,7 +53,7 @@ def extra_metrics(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict
 
 
 class GraphiteSink:
-    """Each reading over a new TCP connection (:class:`xfinity_usage.graphite.GraphiteClient`)."""
+    """Each reading over a new TCP connection (:class:`xfinity_usage.sinks.graphite_core.GraphiteClient`)."""
 
     name = NAME
 
@@ -65,7 +65,7 @@ class GraphiteSink:
         pass
 
     def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
-        from ..graphite import GraphiteClient
+        from .graphite_core import GraphiteClient
 
         extra = extra_metrics(reading, report) if self.wants_report else None
         GraphiteClient(self.host, self.port, self.prefix).send_reading(reading, extra=extra)

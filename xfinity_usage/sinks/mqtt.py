@@ -1,4 +1,4 @@
-"""The MQTT sink: each reading to a broker, with Home Assistant discovery (:mod:`xfinity_usage.mqtt`).
+"""The MQTT sink: each reading to a broker, with Home Assistant discovery (:mod:`xfinity_usage.sinks.mqtt_core`).
 
 A single run connects, publishes with ``expire_after`` and disconnects; the
 long-running mode keeps one connection with a last will on the availability topic.
@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional
 from .. import options
 
 if TYPE_CHECKING:
-    from ..mqtt import MqttPublisher, MqttSettings
+    from .mqtt_core import MqttPublisher, MqttSettings
     from ..reading import Reading
     from . import Context
 
@@ -45,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def from_args(args: argparse.Namespace, context: Context) -> Optional[MqttSink]:
     if not getattr(args, "mqtt_host", None):
         return None
-    from ..mqtt import settings_from_args
+    from .mqtt_core import settings_from_args
 
     settings = settings_from_args(args, context.env, context.secrets)
     assert settings is not None
@@ -53,7 +53,7 @@ def from_args(args: argparse.Namespace, context: Context) -> Optional[MqttSink]:
 
 
 class MqttSink:
-    """One :class:`~xfinity_usage.mqtt.MqttPublisher`, connected on first use and reconnected after a failure."""
+    """One :class:`~xfinity_usage.sinks.mqtt_core.MqttPublisher`, connected on first use and reconnected after a failure."""
 
     name = NAME
     wants_report = True
@@ -64,7 +64,7 @@ class MqttSink:
         self.publisher: Optional[MqttPublisher] = None
 
     def open(self) -> None:
-        from ..mqtt import MqttPublisher
+        from .mqtt_core import MqttPublisher
 
         self.publisher = MqttPublisher(self.settings, availability=self.long_running)
         if self.long_running:  # online at once, and offline by the last will if the process dies

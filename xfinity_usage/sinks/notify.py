@@ -1,6 +1,6 @@
 """The notification sink: ``--notify URL`` sends one message when the usage state changes.
 
-The state is the Nagios check's (:func:`~xfinity_usage.report.check_state`):
+The state is the Nagios check's (:func:`~xfinity_usage.history.report.check_state`):
 OK, WARNING or CRITICAL, judged by ``--warn``/``--crit`` and ``--on``; without
 ``--warn`` and ``--crit`` by :data:`DEFAULT_WARN` and :data:`DEFAULT_CRIT`.
 A message goes out when the state differs from the one last told to that
@@ -169,7 +169,7 @@ def title(state: str, report: Mapping[str, Any]) -> str:
 def message_body(report: Mapping[str, Any], warn: Optional[float], crit: Optional[float], on: str) -> str:
     """The message's lines: used of the cap, the projection, the projected overage charge, the days
     left and the cycle's end, and what the state is judged by. Figures only, never a secret."""
-    from ..overage import format_money
+    from ..history.overage import format_money
 
     used, total, units = report["used"], report.get("total"), report.get("units") or ""
     lines = []
@@ -311,13 +311,13 @@ class NotifySink:
 
     def _history(self) -> Any:
         if self._store is None:
-            from ..history import HistoryStore
+            from ..history.store import HistoryStore
 
             self._store = HistoryStore(self.history_path)
         return self._store
 
     def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
-        from ..report import State, check_state
+        from ..history.report import State, check_state
 
         if self.test:
             return

@@ -1,4 +1,4 @@
-"""The Prometheus sink: the metrics of the last reading in a textfile, and on ``/metrics`` (:mod:`xfinity_usage.prometheus`).
+"""The Prometheus sink: the metrics of the last reading in a textfile, and on ``/metrics`` (:mod:`xfinity_usage.sinks.prometheus_core`).
 
 A run that gets no reading makes ``xfinity_usage_up`` 0 and keeps the last
 success time (from the earlier textfile when this process has none).
@@ -60,7 +60,7 @@ class PrometheusSink:
         self.server: Any = None
 
     def open(self) -> None:
-        from ..prometheus import MetricsServer, UsageCollector
+        from .prometheus_core import MetricsServer, UsageCollector
 
         self.collector = UsageCollector(cached=bool(self.port))
         if self.port:
@@ -71,14 +71,14 @@ class PrometheusSink:
         self._write()
 
     def failed(self, error: Exception) -> None:
-        from ..prometheus import previous_last_success
+        from .prometheus_core import previous_last_success
 
         self.collector.failed(previous_last_success(self.textfile) if self.textfile else None)
         self._write()
 
     def _write(self) -> None:
         if self.textfile:
-            from ..prometheus import write_textfile
+            from .prometheus_core import write_textfile
 
             write_textfile(self.textfile, self.collector)
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from .errors import BrowserError
-from .retry import Deadline
+from ..errors import BrowserError
+from ..retry import Deadline
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,16 @@ import re
 import time
 from typing import Any, Mapping
 
-from .errors import DataError
-from .reading import KNOWN_UNITS, Month, Reading, current_cycle, finite_number, is_unlimited, parse_date
+from ..errors import DataError
+from ..reading import (
+    KNOWN_UNITS,
+    Month,
+    Reading,
+    current_cycle,
+    finite_number,
+    is_unlimited,
+    parse_date,
+)
 
 __all__ = ["NOT_SUPPORTED_MESSAGE", "current_month", "format_reading", "is_not_supported", "month_of",
            "reading_from_billing_context", "reading_from_dict", "reading_from_json", "reading_from_page",

@@ -18,11 +18,17 @@ import time
 from typing import Any, Callable, Mapping
 
 from . import oauth
-from .errors import ConfigError, DataError, SiteChangedError, SiteUnavailableError, XfinityUsageError
-from .reading import Month, Reading, current_month, finite_number, is_unlimited, parse_date
-from . import retry
-from .retry import Backoff, Deadline
-from .transport import Answer, request, retry_after
+from ..errors import (
+    ConfigError,
+    DataError,
+    SiteChangedError,
+    SiteUnavailableError,
+    XfinityUsageError,
+)
+from ..reading import Month, Reading, current_month, finite_number, is_unlimited, parse_date
+from .. import retry
+from ..retry import Backoff, Deadline
+from ..transport import Answer, request, retry_after
 from .tokens import TokenFile
 
 logger = logging.getLogger(__name__)
@@ -144,7 +150,7 @@ def _gb(what: str, amount: Any) -> float:
 
 
 class AppSource:
-    """The app's API with the saved app sign-in (see :mod:`xfinity_usage.tokens`).
+    """The app's API with the saved app sign-in (see :mod:`xfinity_usage.sources.tokens`).
 
     ``client_secret`` overrides the one saved with the tokens. ``urls``
     may override ``APP_TOKEN_URL`` and ``APP_GRAPHQL_URL``. ``clock``,
@@ -283,7 +289,7 @@ def retrying(call: Callable[[], Any], deadline: Deadline, what: str, retries: in
     """``call()``, again after a backoff while it raises SiteUnavailableError (5xx, 429, reset, timeout),
     at most ``retries`` more times and never past ``deadline`` (:func:`xfinity_usage.retry.retrying`).
 
-    A :class:`~xfinity_usage.oauth.RetryLater` with a ``Retry-After`` waits
+    A :class:`~xfinity_usage.sources.oauth.RetryLater` with a ``Retry-After`` waits
     that long instead of the backoff; if that is past the deadline, it
     gives up at once, saying so.
     """

@@ -15,8 +15,8 @@ from typing import Any, Mapping
 
 import graphyte
 
-from .errors import ConfigError, DataError, GraphiteError
-from .reading import Reading, finite_number
+from ..errors import ConfigError, DataError, GraphiteError
+from ..reading import Reading, finite_number
 
 logger = logging.getLogger(__name__)
 

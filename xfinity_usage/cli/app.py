@@ -1,6 +1,6 @@
 """The CLI's side of the app route: ``--app-sign-in``, ``--source app`` and ``--demo --source app``.
 
-Kept out of :mod:`xfinity_usage.cli` so that a plain run never imports it.
+Kept out of :mod:`xfinity_usage.cli.main` so that a plain run never imports it.
 The client secret comes only from the environment (``XFINITY_CLIENT_SECRET``
 or ``XFINITY_CLIENT_SECRET_FILE``), never from a flag; it, the tokens and
 the pasted code are added to the run's masked strings as soon as known.
@@ -14,12 +14,12 @@ import re
 import tempfile
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
-from . import options
-from .errors import ConfigError
-from .retry import Deadline
+from .. import options
+from ..errors import ConfigError
+from ..retry import Deadline
 
 if TYPE_CHECKING:
-    from .client import XfinityUsage
+    from ..client import XfinityUsage
     from .environment import Environment
 
 #: Browsers the sign-in opens a window in (the others print the address instead).
@@ -52,8 +52,8 @@ def _ask_on_terminal(env: "Environment") -> Callable[[str], str]:
 
 def _ask_in_browser(args: argparse.Namespace, env: "Environment", deadline: Deadline,
                     stack: Any) -> Callable[[str], str]:
-    from .app_browser import capture_redirect, quiet_selenium_logs
-    from .browsers import open_browser
+    from ..sources.app_browser import capture_redirect, quiet_selenium_logs
+    from ..browsers import open_browser
 
     def ask(url: str) -> str:
         stack.enter_context(quiet_selenium_logs())  # until the browser has ended: its events hold the code
@@ -68,7 +68,7 @@ def _ask_in_browser(args: argparse.Namespace, env: "Environment", deadline: Dead
 
 def _sign_in(args: argparse.Namespace, env: "Environment", token_file: str, secret: str,
              urls: Optional[Mapping[str, str]], ask: Optional[Callable[[str], str]] = None) -> None:
-    from .app import sign_in
+    from ..sources.app import sign_in
 
     deadline = Deadline(max(args.timeout, SIGN_IN_SECONDS))
     with contextlib.ExitStack() as stack:
@@ -81,7 +81,7 @@ def _sign_in(args: argparse.Namespace, env: "Environment", token_file: str, secr
 
 def remember_saved(env: "Environment", token_file: str) -> None:
     """Mask the saved tokens (and secret) in this run's logs and errors too."""
-    from .tokens import TokenFile
+    from ..sources.tokens import TokenFile
 
     try:
         tokens, secret = TokenFile(token_file).load()
@@ -111,8 +111,8 @@ def demo_app_client(args: argparse.Namespace, env: "Environment", common: dict) 
     demo account's ID and password are shown on stderr); otherwise the
     simulated person signs in by themselves.
     """
-    from .client import XfinityUsage
-    from .simulator.app import SimulatedApp
+    from ..client import XfinityUsage
+    from ..simulator.app import SimulatedApp
 
     with SimulatedApp() as app, tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
         env.secrets.append(app.client_secret)

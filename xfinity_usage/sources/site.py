@@ -2,11 +2,11 @@
 
 This is the facade the client uses. The work is split in three parts:
 
-* :mod:`xfinity_usage.pages`: selectors, :class:`PageKind` and the pure
-  :func:`classify`, and :class:`~xfinity_usage.pages.Page` (load, look, wait);
-* :mod:`xfinity_usage.login`: :class:`~xfinity_usage.login.Login`, the
+* :mod:`xfinity_usage.sources.pages`: selectors, :class:`PageKind` and the pure
+  :func:`classify`, and :class:`~xfinity_usage.sources.pages.Page` (load, look, wait);
+* :mod:`xfinity_usage.sources.login`: :class:`~xfinity_usage.sources.login.Login`, the
   sign-in state machine;
-* :mod:`xfinity_usage.reader`: :class:`~xfinity_usage.reader.UsageReader`,
+* :mod:`xfinity_usage.sources.reader`: :class:`~xfinity_usage.sources.reader.UsageReader`,
   the JSON endpoints, the new account site (moved accounts) and the usage page.
 
 Each takes the clock, the sleep, a backoff factory and :class:`Timeouts`,
@@ -21,8 +21,8 @@ from typing import Any, Callable, Mapping
 from .login import Login
 from .pages import PageKind, Timeouts, classify, mask_page, origin
 from .reader import UsageReader
-from .retry import Backoff, Deadline
-from .secrets import Secret
+from ..retry import Backoff, Deadline
+from ..secrets import Secret
 
 __all__ = ["SiteFlow", "Timeouts", "PageKind", "classify", "mask_page", "origin"]
 
@@ -65,7 +65,7 @@ class SiteFlow:
 
     def login(self) -> None:
         """Get from HOME_URL to a logged-in page on the customer site, or the new account site
-        (see :class:`~xfinity_usage.login.Login`)."""
+        (see :class:`~xfinity_usage.sources.login.Login`)."""
         self.login_flow.run()
 
     def read_usage(self) -> Any:

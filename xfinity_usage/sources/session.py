@@ -18,9 +18,9 @@ from typing import Mapping, Optional
 from urllib.parse import unquote, urlsplit
 
 from . import usage
-from .errors import SiteUnavailableError, XfinityUsageError
-from .reading import Reading
-from .files import write_private, xdg_dir
+from ..errors import SiteUnavailableError, XfinityUsageError
+from ..reading import Reading
+from ..files import write_private, xdg_dir
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def fetch_usage(urls: Mapping[str, str], cookies: list, *, timeout: float = 10.0
     Raises :class:`SessionExpired` when the session is gone, other errors
     of this package when the site fails.
     """
-    from .transport import request
+    from ..transport import request
 
     login_host = urlsplit(urls["LOGIN_URL"]).netloc
     last: Optional[XfinityUsageError] = None

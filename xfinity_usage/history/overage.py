@@ -31,8 +31,8 @@ import datetime
 import math
 from typing import Any, Mapping, Optional
 
-from .errors import DataError
-from .reading import Reading, convert, parse_date
+from ..errors import DataError
+from ..reading import Reading, convert, parse_date
 
 #: The currency of every charge (Xfinity bills in US dollars).
 CURRENCY = "USD"

@@ -4,7 +4,7 @@ Rules (issue 12):
 
 - the wait is the interval with a jitter of ±10% (:class:`Schedule`);
 - runs never overlap: one run at a time in this process, and the
-  account's lock (:func:`xfinity_usage.runs.hold_account`: ``<cookie file>.lock``,
+  account's lock (:func:`xfinity_usage.cli.runs.hold_account`: ``<cookie file>.lock``,
   or ``<token file>.lock`` on the app's route) makes a second process for the
   same account refuse to start (exit code 14); the lock is re-entrant in
   this process, so the app token's refresh runs under it;
@@ -37,14 +37,22 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
 
-from . import options
-from .errors import (AccessDeniedError, AccountActionRequiredError, BadCredentialsError, ConfigError, ExitCode,
-                     LockedError, SignInExpiredError, XfinityUsageError)
+from .. import options
+from ..errors import (
+    AccessDeniedError,
+    AccountActionRequiredError,
+    BadCredentialsError,
+    ConfigError,
+    ExitCode,
+    LockedError,
+    SignInExpiredError,
+    XfinityUsageError,
+)
 
 if TYPE_CHECKING:
     from .environment import Environment
-    from .pipeline import SinkFailure
-    from .reading import Reading
+    from ..pipeline import SinkFailure
+    from ..reading import Reading
 
 logger = logging.getLogger(__name__)
 

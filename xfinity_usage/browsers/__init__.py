@@ -33,11 +33,11 @@ import time
 from typing import Any, Iterator, Optional
 
 from . import warmstart
-from .errors import BrowserError
-from .files import xdg_dir
+from ..errors import BrowserError
+from ..files import xdg_dir
 from .procs import ProcessTree
-from .options import BROWSERS
-from .secrets import child_environment
+from ..options import BROWSERS
+from ..secrets import child_environment
 from .services import private_service
 
 logger = logging.getLogger(__name__)
@@ -372,7 +372,7 @@ def open_browser(name: str, *, driver_path: Optional[str] = None, binary_path: O
     Firefox's WebDriver BiDi channel (``webSocketUrl``, for ``driver.network`` events), where the
     app sign-in finds the redirect to ``xfinitydigitalhome://``; PhantomJS ignores it.
     ``warm_start`` starts Firefox's new profile with the caches of a blank one
-    (:mod:`~xfinity_usage.warmstart`), made by one extra start the first time.
+    (:mod:`~xfinity_usage.browsers.warmstart`), made by one extra start the first time.
     """
     family = _family(name)
     headless = name.endswith("-headless")

@@ -8,7 +8,7 @@ sign-in ended on ``ACCOUNT_URL``, or the customer site's APIs answer 401)
 is read by observing the account page's own ``BillingInfo/context`` call:
 a script installed before the page loads keeps that call's answer (Chrome:
 CDP; Firefox: WebDriver BiDi). What it returns is whatever
-:mod:`xfinity_usage.usage` makes of the answer.
+:mod:`xfinity_usage.sources.usage` makes of the answer.
 """
 from __future__ import annotations
 
@@ -19,12 +19,29 @@ from typing import Any, Callable, Mapping
 from urllib.parse import unquote, urlsplit
 
 from . import pages, usage
-from .errors import (AccessDeniedError, BrowserError, DataError, SiteChangedError, SiteUnavailableError,
-                     XfinityUsageError)
+from ..errors import (
+    AccessDeniedError,
+    BrowserError,
+    DataError,
+    SiteChangedError,
+    SiteUnavailableError,
+    XfinityUsageError,
+)
 from .login import access_denied
-from .pages import (AMOUNT_CELL_JS_RE, METER_TEXT_JS_RE, SEL_METER, SEL_USAGE_ERROR, SEL_USAGE_TABLE, Page,
-                    PageKind, Timeouts, check_browser, on_account_site, origin)
-from .retry import Backoff, Deadline, retrying
+from .pages import (
+    AMOUNT_CELL_JS_RE,
+    METER_TEXT_JS_RE,
+    SEL_METER,
+    SEL_USAGE_ERROR,
+    SEL_USAGE_TABLE,
+    Page,
+    PageKind,
+    Timeouts,
+    check_browser,
+    on_account_site,
+    origin,
+)
+from ..retry import Backoff, Deadline, retrying
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ class PrivateService:
 
     Selenium would take the driver from ``SE_CHROMEDRIVER`` / ``SE_GECKODRIVER``
     (``env_path``); we chose it, so those are ignored. The new session lets
-    :class:`~xfinity_usage.procs.ProcessTree` find what the driver started even
+    :class:`~xfinity_usage.browsers.procs.ProcessTree` find what the driver started even
     after it was re-parented. Put it first: ``class S(PrivateService, Service)``.
     """
 

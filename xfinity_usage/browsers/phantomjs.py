@@ -34,7 +34,7 @@ from selenium.webdriver.remote.command import Command
 from selenium.webdriver.remote.remote_connection import RemoteConnection
 
 from .services import PrivateService
-from .secrets import child_environment
+from ..secrets import child_environment
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ import time
 from typing import Any, Callable
 from urllib.parse import urlsplit
 
-from .errors import (
+from ..errors import (
     AccessDeniedError,
     AccountActionRequiredError,
     BadCredentialsError,
@@ -34,8 +34,8 @@ from .pages import (
     check_browser,
     Timeouts,
 )
-from .retry import Backoff, Deadline
-from .secrets import Secret
+from ..retry import Backoff, Deadline
+from ..secrets import Secret
 
 logger = logging.getLogger(__name__)
 

@@ -31,12 +31,12 @@ import threading
 import uuid
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
-from . import options
-from .errors import ConfigError, MqttError
-from .version import __version__
+from .. import options
+from ..errors import ConfigError, MqttError
+from ..version import __version__
 
 if TYPE_CHECKING:
-    from .reading import Reading
+    from ..reading import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -233,7 +233,7 @@ def state_values(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
     Data figures are converted to GB; a figure the run does not have is
     ``"None"`` (Home Assistant's "unknown").
     """
-    from .reading import convert
+    from ..reading import convert
 
     report = report or {}
     units = report.get("units") or reading.units

@@ -19,7 +19,7 @@ from typing import Iterable, List, NamedTuple, Optional, Union
 
 from dateutil import tz as dateutil_tz
 
-from .reading import Reading
+from ..reading import Reading
 
 DAY = 86400.0
 #: The cycle average is a pace to project from only once this much of the cycle has passed: half an

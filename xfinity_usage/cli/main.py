@@ -16,17 +16,17 @@ import os
 import sys
 from typing import IO, TYPE_CHECKING, Optional, Sequence
 
-from . import options
-from .options import BROWSERS, DEFAULT_BROWSER
+from .. import options
+from ..options import BROWSERS, DEFAULT_BROWSER
 from .environment import Environment
-from .errors import ConfigError, ExitCode, XfinityUsageError
+from ..errors import ConfigError, ExitCode, XfinityUsageError
 from .runs import check_mode
-from .secrets import mask
-from .version import __version__
+from ..secrets import mask
+from ..version import __version__
 
 if TYPE_CHECKING:  # these load dateutil and sqlite3: keep --version cheap
-    from .pipeline import Outcome
-    from .reading import Reading
+    from ..pipeline import Outcome
+    from ..reading import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                    help=f"{DEFAULT_BROWSER} (the default), firefox, chrome-headless, chrome, "
                         "or phantomjs (deprecated)")
     p.add_argument("-j", "--json", action="store_true", help="print the full reading as JSON")
-    from . import sinks  # light: each sink's library loads only when it is used
+    from .. import sinks  # light: each sink's library loads only when it is used
 
     sinks.add_arguments(p)  # 3.0.4's -g -H -P -p first, then each sink's group
     hist = p.add_argument_group("history, report and alerts")
@@ -261,8 +261,8 @@ def _say(env: Environment, prog: str, line: str) -> None:
 
 def _output(args: argparse.Namespace, reading: Optional[Reading], report: Optional[dict]) -> tuple[int, str]:
     """The exit code and what goes to stdout."""
-    from .report import check_state, render_text
-    from .usage import format_reading
+    from ..history.report import check_state, render_text
+    from ..sources.usage import format_reading
 
     if check_mode(args):
         state, line = check_state(report or {}, args.warn, args.crit, args.on)
@@ -291,7 +291,7 @@ def _check_requested(argv: Sequence[str]) -> bool:
 
 def _usage_error_in_check_mode(env: Environment, prog: str, message: str) -> int:
     """A usage error in check mode: Nagios must read UNKNOWN (3), not CRITICAL (2)."""
-    from .report import unknown_status
+    from ..history.report import unknown_status
 
     env.stderr.write(f"{prog}: configuration: {message}\n")
     state, line = unknown_status(f"{prog}: {message}")
@@ -331,7 +331,7 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
         message = mask(f"{exc.label}: {exc}{_hint(exc, env)}", secrets)
         env.stderr.write(f"{prog}: {message}\n")
         if check_mode(args):  # monitoring: any failure to get data is UNKNOWN
-            from .report import unknown_status
+            from ..history.report import unknown_status
 
             state, line = unknown_status(message)
             env.stdout.write(line + "\n")
@@ -354,7 +354,7 @@ def main(argv: Optional[Sequence[str]] = None, env: Optional[Environment] = None
 
 def _hint(exc: XfinityUsageError, env: Environment) -> str:
     """What the user should check, naming where the credentials really came from."""
-    from .errors import BadCredentialsError
+    from ..errors import BadCredentialsError
 
     if not isinstance(exc, BadCredentialsError):
         return ""

@@ -28,10 +28,10 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
-from .errors import ConfigError, PrometheusError
+from ..errors import ConfigError, PrometheusError
 
 if TYPE_CHECKING:
-    from .reading import Reading
+    from ..reading import Reading
 
 logger = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ def _import_client() -> Any:
 
 
 def _bytes(value: Optional[float], units: str) -> Optional[float]:
-    from .reading import UNIT_BYTES
+    from ..reading import UNIT_BYTES
 
     if value is None:
         return None
@@ -102,7 +102,7 @@ class UsageCollector:
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily
 
-        from .projection import cycle_bounds
+        from ..history.projection import cycle_bounds
 
         with self._lock:
             reading, report, last_success, up = self._reading, self._report, self._last_success, self._up

@@ -1,7 +1,7 @@
 """From the command line to the objects of a run: one client, the history, the sinks, the pipeline.
 
-A single run (:func:`xfinity_usage.cli.run`) and the long-running mode
-(:mod:`xfinity_usage.loop`) both build their :class:`~xfinity_usage.pipeline.Pipeline`
+A single run (:func:`xfinity_usage.cli.main.run`) and the long-running mode
+(:mod:`xfinity_usage.cli.loop`) both build their :class:`~xfinity_usage.pipeline.Pipeline`
 with :func:`open_pipeline`, so the client options, the demo, whether history
 is kept and which sinks are fed are decided here once. The route (the app's
 API, or the saved session and the browser) is the client's choice alone.
@@ -15,12 +15,12 @@ import os
 import tempfile
 from typing import TYPE_CHECKING, Iterator, Mapping, Optional
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
-    from .client import XfinityUsage
+    from ..client import XfinityUsage
     from .environment import Environment
-    from .pipeline import Pipeline
+    from ..pipeline import Pipeline
 
 
 def client_options(args: argparse.Namespace) -> dict:
@@ -32,7 +32,7 @@ def client_options(args: argparse.Namespace) -> dict:
 
 def read_credentials(env: Mapping[str, str]) -> tuple[str, str]:
     """The username and password from the environment (or the password file)."""
-    from . import options
+    from .. import options
 
     user = env.get("XFINITY_USER", "")
     password = options.secret_from_env(env, "XFINITY_PASSWORD")
@@ -62,7 +62,7 @@ def site_urls(path: Optional[str]) -> Optional[dict]:
 def history_path(args: argparse.Namespace, env: Mapping[str, str]) -> Optional[str]:
     """Where this run keeps its history; None when it keeps none (``--no-history``, or the demo
     without ``--history-db``: demo readings stay out of the real history). The one place that says."""
-    from .history import default_history_path
+    from ..history.store import default_history_path
 
     if args.no_history or (args.demo and not args.history_db):
         if getattr(args, "offline", False):
@@ -76,8 +76,8 @@ def history_path(args: argparse.Namespace, env: Mapping[str, str]) -> Optional[s
 def open_client(args: argparse.Namespace, env: Environment) -> Iterator[XfinityUsage]:
     """The run's one client (after ``--app-sign-in`` when asked); the demo's simulated site or app
     lives as long as the block."""
-    from .client import XfinityUsage
-    from .tokens import default_token_file
+    from ..client import XfinityUsage
+    from ..sources.tokens import default_token_file
 
     common = client_options(args)
     token_file = getattr(args, "token_file", None) or default_token_file(env.env)
@@ -86,30 +86,30 @@ def open_client(args: argparse.Namespace, env: Environment) -> Iterator[XfinityU
     if app_sign_in and source == "browser":
         raise ConfigError("--app-sign-in reads with the app's API: leave out --source browser")
     if args.demo and (source == "app" or app_sign_in):
-        from .app_cli import demo_app_client
+        from .app import demo_app_client
 
         with demo_app_client(args, env, common) as client:
             yield client
         return
     if args.demo:
-        from .simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
+        from ..simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
 
         with SimulatedSite() as site, tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:
             cookie_file = args.cookie_file or os.path.join(tmp, "cookies.json")
             yield XfinityUsage(DEMO_USERNAME, DEMO_PASSWORD, cookie_file=cookie_file, urls=site.urls, **common)
         return
-    from .session import default_cookie_file
+    from ..sources.session import default_cookie_file
 
     urls = site_urls(args.site_urls)
     secret = ""
     if app_sign_in:
-        from .app_cli import sign_in_from_cli
+        from .app import sign_in_from_cli
 
         secret = sign_in_from_cli(args, env, token_file, urls)
         source = "app"
     user = password = ""
     if XfinityUsage.reads_with_app(source, token_file):  # the client reads with the app: no password needed
-        from .app_cli import remember_saved, read_client_secret
+        from .app import remember_saved, read_client_secret
 
         secret = secret or read_client_secret(env.env)
         env.secrets.append(secret)
@@ -132,7 +132,7 @@ def check_mode(args: argparse.Namespace) -> bool:
 def hold_account(client: XfinityUsage) -> Iterator[None]:
     """Hold the account's lock for the long-running mode: a second process for the same account is
     refused (:class:`~xfinity_usage.errors.LockedError`); this one's token refresh takes it again."""
-    from .errors import LockedError
+    from ..errors import LockedError
 
     lock = client.account_lock()
     try:
@@ -160,8 +160,8 @@ def open_pipeline(args: argparse.Namespace, env: Environment, *,
     (:func:`hold_account`) before it opens them. The pipeline's ``open_failures`` lists the sinks
     that did not open.
     """
-    from . import sinks
-    from .pipeline import Pipeline
+    from .. import sinks
+    from ..pipeline import Pipeline
 
     path = history_path(args, env.env)
     context = sinks.Context(env.env, env.secrets, long_running=long_running, timeout=args.timeout,

@@ -25,9 +25,9 @@ from typing import Any, Iterable, Mapping, Optional
 
 from dateutil import tz as dateutil_tz
 
-from .errors import ConfigError, ExitCode
-from .files import ensure_private_dir, xdg_dir
-from .reading import Reading
+from ..errors import ConfigError, ExitCode
+from ..files import ensure_private_dir, xdg_dir
+from ..reading import Reading
 
 log = logging.getLogger(__name__)
 

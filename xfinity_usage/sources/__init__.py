@@ -18,11 +18,11 @@ import logging
 import os
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
-from .errors import XfinityUsageError
-from .files import ensure_private_dir, write_private
-from .reading import Reading
-from .retry import Backoff, Deadline, retrying
-from .secrets import Secret, mask
+from ..errors import XfinityUsageError
+from ..files import ensure_private_dir, write_private
+from ..reading import Reading
+from ..retry import Backoff, Deadline, retrying
+from ..secrets import Secret, mask
 
 logger = logging.getLogger(__name__)
 #: ``extra`` of the log records that mark a step; the CLI shows them as a progress line.
@@ -118,7 +118,7 @@ class BrowserSource:
 
     ``browser`` holds the keyword arguments of
     :func:`~xfinity_usage.browsers.open_browser` besides the name;
-    ``timeouts`` tunes the site flow's waits (:class:`xfinity_usage.site.Timeouts`) and
+    ``timeouts`` tunes the site flow's waits (:class:`xfinity_usage.sources.site.Timeouts`) and
     ``backoff`` makes its :class:`~xfinity_usage.retry.Backoff` between retries (tests pass a fast one).
     With ``debug_dir`` set, a failing page's screenshot and HTML (secrets
     masked, mode 0600) are saved there.
@@ -147,7 +147,7 @@ class BrowserSource:
         return f"BrowserSource({self.browser_name!r}, username={self.username!r})"
 
     def read(self, deadline: Deadline) -> Reading:
-        from .browsers import open_browser
+        from ..browsers import open_browser
         from .session import save_cookies
         from .site import SiteFlow, origin
 

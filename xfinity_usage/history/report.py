@@ -1,7 +1,7 @@
 """The usage report: a JSON-able dict, its plain-text form, and a Nagios-style check.
 
 :func:`build_report` gathers the current cycle's figures from the history
-(a :class:`~xfinity_usage.history.HistoryStore` or a list of readings) and
+(a :class:`~xfinity_usage.history.store.HistoryStore` or a list of readings) and
 the latest reading; :func:`render_text` prints them for a terminal or a
 cron email; :func:`check_state` turns them into a Nagios/Icinga state and
 status line with perfdata.
@@ -17,9 +17,9 @@ import time
 from typing import Any, List, Mapping, Optional, Tuple, cast
 
 from . import projection as proj
-from .history import MonthlyTotal, cycle_of, month_totals
+from .store import MonthlyTotal, cycle_of, month_totals
 from .overage import format_money, overage_of
-from .reading import Reading
+from ..reading import Reading
 
 #: Widest line :func:`render_text` writes.
 TEXT_WIDTH = 72
@@ -46,7 +46,7 @@ def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[
                  tz: proj.TzLike = None) -> dict:
     """The report on the current cycle, as a JSON-able dict.
 
-    ``history`` is a :class:`~xfinity_usage.history.HistoryStore`, a list of
+    ``history`` is a :class:`~xfinity_usage.history.store.HistoryStore`, a list of
     :class:`~xfinity_usage.reading.Reading` s, or None. ``reading`` is the
     reading just taken; None means the latest in ``history``. ``now``
     (epoch seconds, default the current time) only decides whether the
@@ -60,7 +60,7 @@ def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[
     ``projection_basis`` (``"last_24h"``, ``"cycle_average"`` or None),
     ``daily_budget``, ``devices`` ([{id, usage}], most first),
     ``past_cycles`` ([{start, end, used, total, units}], oldest first),
-    ``overage`` (None, or the dict of :meth:`~xfinity_usage.overage.Overage.to_dict`: the
+    ``overage`` (None, or the dict of :meth:`~xfinity_usage.history.overage.Overage.to_dict`: the
     GB over the cap and the charge, so far and projected, from the terms in the reading's
     answer; None on an unlimited plan, or when the reading carries no terms, as readings
     taken from the history do not) and ``notes`` (why a figure is missing or rests on little data).

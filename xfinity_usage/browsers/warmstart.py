@@ -29,8 +29,8 @@ import tempfile
 import time
 from typing import Iterator
 
-from .files import ensure_private_dir, xdg_dir
-from .locks import file_lock
+from ..files import ensure_private_dir, xdg_dir
+from ..locks import file_lock
 
 logger = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Iterator
 
-from .errors import BrowserError, SiteUnavailableError
+from ..errors import BrowserError, SiteUnavailableError
 from .oauth import REDIRECT_URI
-from .retry import Deadline
+from ..retry import Deadline
 
 logger = logging.getLogger(__name__)
 

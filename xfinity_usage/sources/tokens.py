@@ -20,11 +20,11 @@ import os
 import time
 from typing import Callable, Iterator, Mapping
 
-from .errors import ConfigError, SiteUnavailableError
-from .files import write_private, xdg_dir
-from .locks import file_lock
+from ..errors import ConfigError, SiteUnavailableError
+from ..files import write_private, xdg_dir
+from ..locks import file_lock
 from .oauth import Tokens
-from .retry import Deadline
+from ..retry import Deadline
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ import uuid
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-from .errors import ConfigError, SignInExpiredError, SiteChangedError, SiteUnavailableError
-from .transport import retry_after
+from ..errors import ConfigError, SignInExpiredError, SiteChangedError, SiteUnavailableError
+from ..transport import retry_after
 
 logger = logging.getLogger(__name__)
 
