@@ -48,7 +48,7 @@ def test_version_imports_no_selenium():
     code = ("import sys, contextlib, io\nfrom xfinity_usage.cli.main import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['--version'])\n    main(['-h'])\n"
             "bad = [m for m in sys.modules if m.startswith(('selenium', 'xfinity_usage.sources.site', "
-            "'xfinity_usage.browsers.phantomjs', 'urllib3', 'xfinity_usage.sinks.mqtt_core', 'xfinity_usage.sinks.prometheus_core', "
+            "'xfinity_usage.browsers.phantomjs', 'urllib3', "
             "'xfinity_usage.cli.loop', 'xfinity_usage.pipeline', 'xfinity_usage.reading', 'ssl', 'paho', 'prometheus_client', 'apprise'))]\n"
             "assert not bad, bad\n")
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -1,4 +1,4 @@
-"""Tests of xfinity_usage.sinks.graphite_core: metric names, validation, and real pushes to carbon-cache."""
+"""Tests of xfinity_usage.sinks.graphite: metric names, validation, and real pushes to carbon-cache."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,7 +10,7 @@ import pytest
 
 from xfinity_usage.errors import ConfigError, GraphiteError
 from xfinity_usage.reading import Reading
-from xfinity_usage.sinks.graphite_core import (
+from xfinity_usage.sinks.graphite import (
     GraphiteClient,
     overage_extra,
     reading_metrics,

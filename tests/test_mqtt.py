@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from xfinity_usage.sinks import mqtt_core as mqtt
+from xfinity_usage.sinks import mqtt
 from xfinity_usage.errors import ConfigError, ExitCode, MqttError
 from xfinity_usage.reading import Reading
 from xfinity_usage.history.report import build_report
@@ -161,23 +161,24 @@ def test_missing_extra_names_it(monkeypatch):
 
 def test_password_comes_from_the_environment_or_its_file(tmp_path):
     from xfinity_usage.cli.main import build_parser
+    from xfinity_usage.cli.runs import settings_of
 
-    args = build_parser().parse_args(["--mqtt-host", "h", "--mqtt-user", "u"])
+    def options(*argv: str) -> mqtt.Settings:
+        return settings_of(mqtt.Settings, build_parser().parse_args(list(argv)))
+
     secret_file = tmp_path / "pw"
     secret_file.write_text("from-file\n")
     secrets: list = []
-    settings = mqtt.settings_from_args(args, {"MQTT_PASSWORD_FILE": str(secret_file)}, secrets)
+    settings = mqtt.publisher_settings(options("--mqtt-host", "h", "--mqtt-user", "u"),
+                                       {"MQTT_PASSWORD_FILE": str(secret_file)}, secrets)
     assert settings.password == "from-file" and secrets == ["from-file"]
     assert "from-file" not in repr(settings)
-    args = build_parser().parse_args(["--mqtt-host", "h"])
     with pytest.raises(ConfigError, match="--mqtt-user"):
-        mqtt.settings_from_args(args, {"MQTT_PASSWORD": "x"})
-    args = build_parser().parse_args(["--mqtt-host", "h", "--mqtt-ca", str(tmp_path / "missing.pem")])
+        mqtt.publisher_settings(options("--mqtt-host", "h"), {"MQTT_PASSWORD": "x"})
     with pytest.raises(ConfigError, match="--mqtt-ca"):
-        mqtt.settings_from_args(args, {})
-    assert mqtt.settings_from_args(build_parser().parse_args(["--mqtt-host", "h", "--mqtt-tls"]), {}
-                                   ).effective_port == 8883
-    assert build_parser().parse_args([]).mqtt_host is None
+        mqtt.publisher_settings(options("--mqtt-host", "h", "--mqtt-ca", str(tmp_path / "missing.pem")), {})
+    assert mqtt.publisher_settings(options("--mqtt-host", "h", "--mqtt-tls"), {}).effective_port == 8883
+    assert options().mqtt_host is None and mqtt.Settings() == options()
 
 
 # ---------------------------------------------------------------- real brokers

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from .fakeclient import fake_client
-from xfinity_usage.sinks import prometheus_core as prom
+from xfinity_usage.sinks import prometheus as prom
 from xfinity_usage.errors import ConfigError
 from xfinity_usage.reading import Reading
 from xfinity_usage.history.report import build_report

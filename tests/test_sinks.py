@@ -2,6 +2,7 @@
 webhook sink (``--webhook``) against a real HTTP(S) server started by the tests."""
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import io
 import json
@@ -94,12 +95,19 @@ def test_a_run_without_a_reading_tells_every_sink_then_raises():
 
 
 def test_every_registered_sink_module_has_the_interface():
-    parser_groups = []
-    for name in sinks.MODULES:
-        module = sinks._module(name)
-        assert module.NAME == name and callable(module.add_arguments) and callable(module.from_args)
-        parser_groups.append(name)
-    assert parser_groups == ["graphite", "mqtt", "prometheus", "webhook", "notify"]
+    from xfinity_usage.cli.main import build_parser
+    from xfinity_usage.cli.runs import settings_of
+
+    names = []
+    defaults = build_parser().parse_args([])
+    for module in sinks.modules():
+        assert callable(module.add_arguments) and callable(module.build)
+        assert dataclasses.is_dataclass(module.Settings)
+        # every field is an option the parser knows, and the parser's defaults are the settings' own
+        assert all(hasattr(defaults, f.name) for f in dataclasses.fields(module.Settings)), module.NAME
+        assert settings_of(module.Settings, defaults) == module.Settings(), module.NAME
+        names.append(module.NAME)
+    assert names == list(sinks.MODULES) == ["graphite", "mqtt", "prometheus", "webhook", "notify"]
 
 
 def test_graphite_down_still_feeds_prometheus_and_the_webhook(monkeypatch, tmp_path, receiver):

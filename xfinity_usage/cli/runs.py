@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
-from typing import TYPE_CHECKING, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
+from .. import sinks
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -150,6 +152,24 @@ def hold_account(client: XfinityUsage) -> Iterator[None]:
         lock.release()
 
 
+def settings_of(kind: type, args: argparse.Namespace) -> Any:
+    """``kind`` (a settings dataclass) from the parsed options its fields name; a field the parser
+    does not know keeps its default."""
+    return kind(**{field.name: getattr(args, field.name) for field in dataclasses.fields(kind)
+                   if hasattr(args, field.name)})
+
+
+def open_sinks(args: argparse.Namespace, context: sinks.Context) -> list:
+    """The sinks the command line asks for, each built from its own settings; checked
+    (ConfigError) but not opened."""
+    found = []
+    for module in sinks.modules():
+        sink = module.build(settings_of(module.Settings, args), context)
+        if sink is not None:
+            found.append(sink)
+    return found
+
+
 @contextlib.contextmanager
 def open_pipeline(args: argparse.Namespace, env: Environment, *,
                   long_running: bool = False) -> Iterator[tuple[Pipeline, Optional[XfinityUsage]]]:
@@ -160,13 +180,12 @@ def open_pipeline(args: argparse.Namespace, env: Environment, *,
     (:func:`hold_account`) before it opens them. The pipeline's ``open_failures`` lists the sinks
     that did not open.
     """
-    from .. import sinks
     from ..pipeline import Pipeline
 
     path = history_path(args, env.env)
     context = sinks.Context(env.env, env.secrets, long_running=long_running, timeout=args.timeout,
                             history=path is not None, history_path=path)
-    chosen = sinks.from_args(args, context)  # ConfigError before anything starts
+    chosen = open_sinks(args, context)  # ConfigError before anything starts
     pipeline = Pipeline(None, history_path=path, sinks=chosen,
                         want_report=bool(args.report or check_mode(args) or args.offline),
                         history_required=bool(args.report or args.offline))
@@ -183,5 +202,5 @@ def open_pipeline(args: argparse.Namespace, env: Environment, *,
         yield pipeline, client
 
 
-__all__ = ["check_mode", "client_options", "history_path", "hold_account", "open_client", "open_pipeline", "read_credentials",
-           "site_urls"]
+__all__ = ["check_mode", "client_options", "history_path", "hold_account", "open_client", "open_pipeline", "open_sinks",
+           "read_credentials", "settings_of", "site_urls"]

@@ -1,9 +1,14 @@
 """Where a reading goes besides stdout: one module per sink, behind one small protocol.
 
-A sink module defines ``NAME``, ``add_arguments(parser)`` (its options, in
-its own help group) and ``from_args(args, context) -> Sink | None`` (None
-when the command line does not ask for it). :data:`MODULES` registers
-them, in the order they are fed; adding a sink is one module and one line there.
+A sink module defines ``NAME``; ``Settings``, a frozen dataclass of its
+options (each field named as the option's ``dest``); ``add_arguments(parser)``,
+which declares those options in its own help group; and
+``build(settings, context) -> Sink | None`` (None when the settings do not ask
+for it; ConfigError when they are wrong). :data:`MODULES` registers them, in
+the order they are fed; adding a sink is one module and one line there. The
+command line (:func:`xfinity_usage.cli.runs.open_sinks`) turns its parsed
+options into each module's ``Settings``: no ``argparse.Namespace`` reaches a
+sink, and a program can build one from its own settings.
 
 Each module imports its heavy or optional library only when its sink is
 used, so ``-h`` and ``--version`` stay cheap. The pipeline
@@ -16,7 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-from typing import TYPE_CHECKING, Any, Mapping, Optional, Protocol
+from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Protocol
 
 if TYPE_CHECKING:
     from ..reading import Reading
@@ -66,24 +71,15 @@ class Sink(Protocol):
         """Disconnect and stop; never raises."""
 
 
-def _module(name: str) -> Any:
-    return importlib.import_module(f"{__name__}.{name}")
+def modules() -> List[Any]:
+    """The sink modules of :data:`MODULES`, imported, in order."""
+    return [importlib.import_module(f"{__name__}.{name}") for name in MODULES]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add every sink's options to the CLI's parser."""
-    for name in MODULES:
-        _module(name).add_arguments(parser)
+    for module in modules():
+        module.add_arguments(parser)
 
 
-def from_args(args: argparse.Namespace, context: Context) -> list:
-    """The sinks the command line asks for, checked (ConfigError) but not yet opened."""
-    found = []
-    for name in MODULES:
-        sink = _module(name).from_args(args, context)
-        if sink is not None:
-            found.append(sink)
-    return found
-
-
-__all__ = ["MODULES", "Context", "Sink", "add_arguments", "from_args"]
+__all__ = ["MODULES", "Context", "Sink", "add_arguments", "modules"]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import re
@@ -122,9 +123,22 @@ def key_of(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
 
-def from_args(args: argparse.Namespace, context: Context) -> Optional[NotifySink]:
-    flags = getattr(args, "notify", None) or []
-    test = bool(getattr(args, "notify_test", False))
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The notification options, and the check's thresholds they share (``--warn``, ``--crit``, ``--on``)."""
+
+    notify: Optional[Sequence[Optional[str]]] = None
+    notify_test: bool = False
+    warn: Optional[float] = None
+    crit: Optional[float] = None
+    on: str = "projected"
+
+
+def build(settings: Settings, context: Context) -> Optional[NotifySink]:
+    """The sink ``settings`` ask for (None without ``--notify`` or ``--notify-test``); more URLs
+    from ``context.env``; ConfigError without a URL, or without a history to keep the state in."""
+    flags = settings.notify or []
+    test = settings.notify_test
     if not flags and not test:
         return None
     urls = urls_from(flags, context.env)
@@ -136,10 +150,10 @@ def from_args(args: argparse.Namespace, context: Context) -> Optional[NotifySink
     if not test and context.history_path is None:
         raise ConfigError("--notify keeps the state it last told in the history database, so that each change "
                           "is told once: it cannot go with --no-history, nor with --demo without --history-db")
-    warn, crit = getattr(args, "warn", None), getattr(args, "crit", None)
+    warn, crit = settings.warn, settings.crit
     if warn is None and crit is None:
         warn, crit = DEFAULT_WARN, DEFAULT_CRIT
-    return NotifySink(urls, warn=warn, crit=crit, on=getattr(args, "on", "projected"),
+    return NotifySink(urls, warn=warn, crit=crit, on=settings.on,
                       history_path=context.history_path, test=test)
 
 

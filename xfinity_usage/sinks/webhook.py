@@ -11,6 +11,7 @@ host and port only: its user, password, path and query are where tokens live.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import logging
@@ -42,8 +43,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--webhook", metavar="URL", help="POST each reading to URL (http or https)")
 
 
-def from_args(args: argparse.Namespace, context: Context) -> Optional[WebhookSink]:
-    url = getattr(args, "webhook", None)
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """The webhook's option (the token is not one: it comes from the environment)."""
+
+    webhook: Optional[str] = None
+
+
+def build(settings: Settings, context: Context) -> Optional[WebhookSink]:
+    """The sink ``settings`` ask for (None without ``--webhook``); the token from ``context.env``."""
+    url = settings.webhook
     if not url:
         return None
     token = options.secret_from_env(context.env, "WEBHOOK_TOKEN").strip()
