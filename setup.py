@@ -13,7 +13,9 @@ with open(os.path.join(here, "README.rst"), encoding="utf-8") as handle:
 setup(
     name="xfinity-usage",
     version=version["__version__"],
-    description="Read Xfinity internet data usage with a real browser; print it, push it to Graphite, keep its history",
+    description=("Read Xfinity internet data usage through the Xfinity app's API or a real browser; check it "
+                 "against the cap, keep its history, and feed Graphite, MQTT/Home Assistant, Prometheus, "
+                 "webhooks and phone notifications, once or in a loop"),
     long_description=long_description,
     long_description_content_type="text/x-rst",
     license="AGPL-3.0-or-later",
