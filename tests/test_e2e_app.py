@@ -33,13 +33,16 @@ def home(tmp_path):
     return tmp_path
 
 
-def run_cli(app, home, *args, stdin="", secret=True):
+def run_cli(app, home, *args, stdin="", secret=True, env=None):
+    """The CLI against ``app`` in a private ``home``; ``env`` adds environment variables."""
+    extra = env or {}
     urls = home / "urls.json"
     urls.write_text(json.dumps(app.urls))
     env = {"HOME": str(home / "home"), "XDG_CONFIG_HOME": str(home / "config"), "XDG_CACHE_HOME": share_warm_start(home / "cache"),
            "XDG_DATA_HOME": str(home / "data"), "PATH": os.environ.get("PATH", "")}
     if secret:
         env["XFINITY_CLIENT_SECRET"] = app.client_secret
+    env.update(extra)
     out, err = io.StringIO(), io.StringIO()
     code = main(["--site-urls", str(urls), "--no-history", "--retries", "3", *args],
                 Environment(env=env, stdout=out, stderr=err, stdin=io.StringIO(stdin)))

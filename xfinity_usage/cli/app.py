@@ -1,4 +1,5 @@
-"""The CLI's side of the app route: ``--app-sign-in``, ``--source app`` and ``--demo --source app``.
+"""The CLI's side of the app route: ``--app-sign-in``, ``--app-import``, ``XFINITY_REFRESH_TOKEN``,
+``--source app`` and ``--demo --source app``.
 
 Kept out of :mod:`xfinity_usage.cli.main` so that a plain run never imports it.
 The client secret comes only from the environment (``XFINITY_CLIENT_SECRET``
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import re
 import tempfile
@@ -22,6 +24,8 @@ if TYPE_CHECKING:
     from ..client import XfinityUsage
     from .environment import Environment
 
+logger = logging.getLogger(__name__)
+
 #: Browsers the sign-in opens a window in (the others print the address instead).
 WINDOWED = ("chrome", "firefox")
 #: Seconds a person has for the sign-in (at least; --timeout may give more).
@@ -32,6 +36,46 @@ _CODE = re.compile(r"oi-[A-Za-z0-9._~-]+")
 def read_client_secret(env: Mapping[str, str]) -> str:
     """``XFINITY_CLIENT_SECRET``, else the content of ``XFINITY_CLIENT_SECRET_FILE``, else ``""``."""
     return options.secret_from_env(env, "XFINITY_CLIENT_SECRET").strip()
+
+
+def import_from_cli(args: argparse.Namespace, env: "Environment", token_file: str) -> str:
+    """``--app-import FILE``: the refresh token and client secret of the Xfinity Android app's
+    ``ACCESS_TOKEN_STORE.xml`` into the token file; returns the client secret."""
+    from ..sources.tokens import TokenFile, read_android_store
+
+    refresh, secret = read_android_store(args.app_import)
+    env.secrets.extend([refresh, secret])
+    if not secret:
+        secret = read_client_secret(env.env)
+        env.secrets.append(secret)
+    if not secret:
+        raise ConfigError(f"--app-import {args.app_import} has no client secret (mLastTokenResponse.request."
+                          "additionalParameters.client_secret): set XFINITY_CLIENT_SECRET or "
+                          "XFINITY_CLIENT_SECRET_FILE")
+    TokenFile(token_file).seed(refresh, secret, Deadline(args.timeout))
+    env.stderr.write(f"imported the Xfinity app's sign-in; the tokens are in {token_file}\n")
+    return secret
+
+
+def seed_from_environment(env: "Environment", token_file: str, timeout: float) -> None:
+    """A refresh token from ``XFINITY_REFRESH_TOKEN`` (or ``XFINITY_REFRESH_TOKEN_FILE``) becomes the
+    app sign-in when none is saved yet; a saved one is kept (it may be newer)."""
+    from ..sources.tokens import TokenFile
+
+    refresh = options.secret_from_env(env.env, "XFINITY_REFRESH_TOKEN").strip()
+    env.secrets.append(refresh)
+    files = TokenFile(token_file)
+    if not refresh or files.exists():
+        if refresh:
+            logger.info("XFINITY_REFRESH_TOKEN is not used: an app sign-in is saved in %s", token_file)
+        return
+    secret = read_client_secret(env.env)
+    env.secrets.append(secret)
+    if not secret:
+        raise ConfigError("XFINITY_REFRESH_TOKEN needs the app's client secret it was issued to: set "
+                          "XFINITY_CLIENT_SECRET or XFINITY_CLIENT_SECRET_FILE")
+    files.seed(refresh, secret, Deadline(timeout))
+    logger.info("saved the refresh token of XFINITY_REFRESH_TOKEN in %s", token_file)
 
 
 def _ask_on_terminal(env: "Environment") -> Callable[[str], str]:
@@ -127,4 +171,5 @@ def demo_app_client(args: argparse.Namespace, env: "Environment", common: dict) 
                            cookie_file=os.path.join(tmp, "cookies.json"), **common)
 
 
-__all__ = ["demo_app_client", "read_client_secret", "remember_saved", "sign_in_from_cli"]
+__all__ = ["demo_app_client", "import_from_cli", "read_client_secret", "remember_saved", "seed_from_environment",
+           "sign_in_from_cli"]

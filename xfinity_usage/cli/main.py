@@ -39,6 +39,9 @@ environment:
   XFINITY_PASSWORD_FILE   a file holding the password (used when XFINITY_PASSWORD is unset)
   XFINITY_CLIENT_SECRET   the Xfinity app's client secret (--app-sign-in; kept in the token file)
   XFINITY_CLIENT_SECRET_FILE  a file holding it (used when XFINITY_CLIENT_SECRET is unset)
+  XFINITY_REFRESH_TOKEN   an app refresh token from another tool: saved as the app sign-in when
+                          none is saved yet (with XFINITY_CLIENT_SECRET)
+  XFINITY_REFRESH_TOKEN_FILE  a file holding it (used when XFINITY_REFRESH_TOKEN is unset)
   MQTT_PASSWORD           the MQTT broker's password (with --mqtt-user)
   MQTT_PASSWORD_FILE      a file holding it (used when MQTT_PASSWORD is unset)
   WEBHOOK_TOKEN           a bearer token for --webhook
@@ -124,6 +127,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
                      help="sign in the way the Xfinity app does, save the tokens, then read the usage; with "
                           "-b chrome or -b firefox the sign-in happens in that window, else paste the final "
                           "address")
+    app.add_argument("--app-import", metavar="FILE",
+                     help="take the sign-in of the Xfinity Android app from its shared_prefs/"
+                          "ACCESS_TOKEN_STORE.xml (the refresh token and client secret), save it in the "
+                          "token file, then read the usage")
     run.add_argument("--driver-path", metavar="PATH", help="the WebDriver executable, if not on PATH")
     run.add_argument("--browser-path", metavar="PATH", help="the browser executable, if not the default")
     group = p.add_argument_group("long-running mode")

@@ -76,8 +76,8 @@ def history_path(args: argparse.Namespace, env: Mapping[str, str]) -> Optional[s
 
 @contextlib.contextmanager
 def open_client(args: argparse.Namespace, env: Environment) -> Iterator[XfinityUsage]:
-    """The run's one client (after ``--app-sign-in`` when asked); the demo's simulated site or app
-    lives as long as the block."""
+    """The run's one client (after ``--app-sign-in`` or ``--app-import`` when asked, or a sign-in
+    seeded from ``XFINITY_REFRESH_TOKEN``); the demo's simulated site or app lives as long as the block."""
     from ..client import XfinityUsage
     from ..sources.tokens import default_token_file
 
@@ -85,8 +85,12 @@ def open_client(args: argparse.Namespace, env: Environment) -> Iterator[XfinityU
     token_file = getattr(args, "token_file", None) or default_token_file(env.env)
     source = getattr(args, "source", "auto")
     app_sign_in = getattr(args, "app_sign_in", False)
+    app_import = getattr(args, "app_import", None)
     if app_sign_in and source == "browser":
         raise ConfigError("--app-sign-in reads with the app's API: leave out --source browser")
+    if app_import and (source == "browser" or app_sign_in or args.demo):
+        raise ConfigError("--app-import brings a real sign-in for the app's API: it cannot go with "
+                          "--source browser, --app-sign-in or --demo")
     if args.demo and (source == "app" or app_sign_in):
         from .app import demo_app_client
 
@@ -109,6 +113,15 @@ def open_client(args: argparse.Namespace, env: Environment) -> Iterator[XfinityU
 
         secret = sign_in_from_cli(args, env, token_file, urls)
         source = "app"
+    elif app_import:
+        from .app import import_from_cli
+
+        secret = import_from_cli(args, env, token_file)
+        source = "app"
+    elif source != "browser" and ("XFINITY_REFRESH_TOKEN" in env.env or "XFINITY_REFRESH_TOKEN_FILE" in env.env):
+        from .app import seed_from_environment
+
+        seed_from_environment(env, token_file, args.timeout)
     user = password = ""
     if XfinityUsage.reads_with_app(source, token_file):  # the client reads with the app: no password needed
         from .app import remember_saved, read_client_secret

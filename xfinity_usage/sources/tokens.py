@@ -10,6 +10,10 @@ secret the sign-in used::
 Runs that happen at once take the account's lock, the sibling
 ``app-token.json.lock`` (:mod:`xfinity_usage.locks`), around a refresh, so a
 rotated refresh token is never lost.
+
+A sign-in made elsewhere comes in through :meth:`TokenFile.seed` (a refresh
+token and the client secret; the first read refreshes): from the Xfinity
+Android app's own store (:func:`read_android_store`) or from another tool.
 """
 from __future__ import annotations
 
@@ -18,7 +22,8 @@ import json
 import logging
 import os
 import time
-from typing import Callable, Iterator, Mapping
+import xml.etree.ElementTree as ElementTree
+from typing import Any, Callable, Iterator, Mapping
 
 from ..errors import ConfigError, SiteUnavailableError
 from ..files import write_private, xdg_dir
@@ -29,6 +34,11 @@ from ..retry import Deadline
 logger = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
+#: The string of the Android app's ``shared_prefs/ACCESS_TOKEN_STORE.xml`` that holds its sign-in,
+#: AppAuth's state as JSON (csobrinho/xfinity-usage's README reads it with xmllint and jq).
+ANDROID_STORE_KEY = "ACCESS_TOKEN_STORE_KEY"
+#: Where that JSON keeps the client secret the refresh token was issued to (the same README).
+ANDROID_SECRET_PATH = ("mLastTokenResponse", "request", "additionalParameters", "client_secret")
 
 
 def default_token_file(env: Mapping[str, str] | None = None) -> str:
@@ -74,6 +84,13 @@ class TokenFile:
                         activity_id=str(data.get("activity_id") or ""))
         return tokens, str(data.get("client_secret") or "")
 
+    def seed(self, refresh_token: str, client_secret: str, deadline: Deadline | None = None) -> None:
+        """Save a sign-in made elsewhere: a refresh token and its client secret, with no access
+        token yet (the first read refreshes it). Under the account's lock, as a refresh is."""
+        with self.locked(deadline):
+            self.save(Tokens(access_token="", refresh_token=refresh_token, id_token="", expires_at=0.0),
+                      client_secret)
+
     def save(self, tokens: Tokens, client_secret: str) -> None:
         """Replace the file atomically (0600 in a 0700 directory)."""
         data = {"version": FORMAT_VERSION, "saved": int(time.time()), "client_secret": client_secret,
@@ -101,4 +118,37 @@ class TokenFile:
             lock.release()
 
 
-__all__ = ["TokenFile", "default_token_file"]
+def read_android_store(path: str) -> tuple[str, str]:
+    """``(refresh_token, client_secret)`` from the Xfinity Android app's ``ACCESS_TOKEN_STORE.xml``
+    (``client_secret`` is ``""`` when the store has none).
+
+    The file is Android's shared-preferences XML; its string ``ACCESS_TOKEN_STORE_KEY`` holds JSON
+    with ``refreshToken`` and ``mLastTokenResponse.request.additionalParameters.client_secret``.
+    ConfigError names what is missing, never a value.
+    """
+    where = f"--app-import {path}"
+    try:
+        with open(path, "rb") as handle:
+            root = ElementTree.fromstring(handle.read())
+    except OSError as exc:
+        raise ConfigError(f"cannot read {where}: {exc.strerror or exc.__class__.__name__}") from None
+    except ElementTree.ParseError:
+        raise ConfigError(f"{where} is not XML: give the Xfinity app's shared_prefs/ACCESS_TOKEN_STORE.xml") from None
+    found = [node for node in root.iter("string") if node.get("name") == ANDROID_STORE_KEY]
+    if not found:
+        raise ConfigError(f"{where} has no <string name=\"{ANDROID_STORE_KEY}\">: is it the Xfinity app's "
+                          "shared_prefs/ACCESS_TOKEN_STORE.xml?")
+    try:
+        state: Any = json.loads(found[0].text or "")
+    except ValueError:
+        raise ConfigError(f"{where}: {ANDROID_STORE_KEY} does not hold JSON") from None
+    refresh = state.get("refreshToken") if isinstance(state, dict) else None
+    if not isinstance(refresh, str) or not refresh:
+        raise ConfigError(f"{where}: {ANDROID_STORE_KEY} has no refreshToken (is the app signed in?)")
+    node = state
+    for key in ANDROID_SECRET_PATH:
+        node = node.get(key) if isinstance(node, dict) else None
+    return refresh, node if isinstance(node, str) else ""
+
+
+__all__ = ["ANDROID_STORE_KEY", "TokenFile", "default_token_file", "read_android_store"]
