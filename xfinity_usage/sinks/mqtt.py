@@ -28,9 +28,9 @@ import dataclasses
 import datetime
 import json
 import logging
+import os
 import re
 import threading
-import uuid
 from typing import TYPE_CHECKING, Any, Mapping, Optional
 
 from .. import options
@@ -351,7 +351,7 @@ class MqttPublisher:
         mqtt = self._mqtt = _import_paho()
         s = self.settings
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                             client_id=f"xfinity-usage-{s.node_id}-{uuid.uuid4().hex[:8]}",
+                             client_id=f"xfinity-usage-{s.node_id}-{os.urandom(4).hex()}",
                              protocol=mqtt.MQTTv311)
         client.connect_timeout = s.timeout
         client.enable_logger(logging.getLogger(__name__ + ".paho"))

@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import hashlib
 import logging
 import re
 import urllib.parse
@@ -120,6 +119,8 @@ def shown(url: str) -> str:
 
 def key_of(url: str) -> str:
     """The key of ``url``'s row in the history's ``notify_state`` (a hash: the URL is never stored)."""
+    import hashlib  # not on every run's path: only when notifications are asked for
+
     return hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
 

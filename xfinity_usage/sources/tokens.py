@@ -22,7 +22,6 @@ import json
 import logging
 import os
 import time
-import xml.etree.ElementTree as ElementTree
 from typing import Any, Callable, Iterator, Mapping
 
 from ..errors import ConfigError, SiteUnavailableError
@@ -126,6 +125,8 @@ def read_android_store(path: str) -> tuple[str, str]:
     with ``refreshToken`` and ``mLastTokenResponse.request.additionalParameters.client_secret``.
     ConfigError names what is missing, never a value.
     """
+    import xml.etree.ElementTree as ElementTree  # only for an import: not on every run's path
+
     where = f"--app-import {path}"
     try:
         with open(path, "rb") as handle:
