@@ -95,7 +95,10 @@ def test_interval_runs_feeds_sinks_refuses_a_second_process_and_stops_on_sigterm
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    assert proc.returncode == 0, proc.stderr.read()
+    err = proc.stderr.read()
+    assert proc.returncode == 0, err
+    # a stop is not an error: paho's network thread once logged "Client is not connected" at ERROR
+    assert ": error: " not in err, err
     assert broker.retained("xfinity/status")["xfinity/status"] == "offline"
     assert not new_browser_processes(before, timeout=5, marker=marker)
     promtool(textfile.read_text())

@@ -404,6 +404,9 @@ class MqttPublisher:
     def _drop(self) -> None:
         client, self._client = self._client, None
         if client is not None:
+            # paho's network thread can run once more after disconnect() and log at ERROR that the
+            # client is not connected: a stop is not an error, so paho says nothing from here on
+            client.disable_logger()
             try:
                 client.disconnect()
             except Exception:  # noqa: BLE001 - already failing
