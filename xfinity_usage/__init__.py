@@ -1,4 +1,4 @@
-"""Read Xfinity internet data usage with a real browser (Selenium)."""
+"""Read Xfinity internet data usage through the Xfinity app's API or with a real browser (Selenium)."""
 from .errors import (
     AccessDeniedError,
     AccountActionRequiredError,
