@@ -4,7 +4,11 @@
 
 Cases: (a) ``--version``; (b) a cold run in headless Chromium (no cookie
 file); (c) a warm run (valid cookie file, no browser); (d) a warm run whose
-session has expired (falls back to the browser). Each is timed with
+session has expired (falls back to the browser); (e) the app route with a
+valid access token; (f) the app route refreshing its token first; and two
+floors, (p) ``python -c pass`` and (i) importing the warm path's modules.
+The last column is 3.0.4's figure for the same run: it started a browser
+and signed in every time (33 s). Each is timed with
 ``/usr/bin/time -v``, whose peak RSS is the largest resident set of the
 process or of any descendant reaped below it. Prints a table with median
 and min-max, and whether any browser process was started.
@@ -30,7 +34,11 @@ from tests.proctools import MARKER_ENV, browser_processes  # noqa: E402
 from xfinity_usage.simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite  # noqa: E402
 from xfinity_usage.simulator.app import SimulatedApp  # noqa: E402
 
-TARGETS = {"a": 0.15, "b": 4.0, "c": 0.6, "d": None, "p": None, "i": None, "e": None, "f": None}
+#: Upper bounds in seconds: issue 21 asks a warm run and an app-route run to take 0.13 s at most.
+TARGETS = {"a": 0.15, "b": 4.0, "c": 0.13, "d": None, "p": None, "i": None, "e": 0.13, "f": None}
+#: 3.0.4 on the same kind of machine: every run starts a browser and signs in (issue 21: 33 s).
+#: It has no saved session nor app route, so each of our runs does what one of its runs did.
+ORIGINAL = {"b": "33 s", "c": "33 s", "d": "33 s", "e": "33 s", "f": "33 s"}
 
 
 def machine() -> str:
@@ -122,7 +130,7 @@ def main() -> int:
                     timed(run, env)
                 samples.append(timed(cmd, env))
             results[key] = (label, samples)
-    header = ("case", "run", "wall s, median (min-max)", "peak RSS MB, median", "browser", "target")
+    header = ("case", "run", "wall s, median (min-max)", "peak RSS MB, median", "browser", "target", "3.0.4")
     rows = []
     for key in ("p", "i", "a", "b", "c", "d", "e", "f"):
         label, samples = results[key]
@@ -130,7 +138,7 @@ def main() -> int:
         rss = [s[1] for s in samples]
         rows.append((f"({key})", label, f"{statistics.median(walls):.2f} ({min(walls):.2f}-{max(walls):.2f})",
                      f"{statistics.median(rss):.1f}", "yes" if any(s[3] for s in samples) else "no",
-                     f"< {TARGETS[key]} s" if TARGETS[key] else "-"))
+                     f"<= {TARGETS[key]} s" if TARGETS[key] else "-", ORIGINAL.get(key, "-")))
     widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
     rule = "  ".join("=" * w for w in widths)
     fmt = lambda row: "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()  # noqa: E731
