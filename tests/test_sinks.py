@@ -15,6 +15,8 @@ from .fakeclient import fake_client
 from xfinity_usage import sinks
 from xfinity_usage.cli.main import Environment, main
 from xfinity_usage.errors import ExitCode, WebhookError, XfinityUsageError
+from xfinity_usage.history.overage import Terms, figures
+from xfinity_usage.history.report import DeviceUsage, Report
 from xfinity_usage.pipeline import Pipeline
 from xfinity_usage.reading import Reading
 from xfinity_usage.retry import Backoff
@@ -220,7 +222,7 @@ def test_webhook_needs_an_http_url(monkeypatch, tmp_path):
 
 def test_body_of_an_unlimited_plan(monkeypatch):
     unlimited = Reading(used=50.0, total=None, units="GB", data_timestamp=WHEN, source="browser")
-    sent = body(unlimited, {}, with_report=False)
+    sent = body(unlimited, None, with_report=False)
     assert sent["total"] is None and sent["cycle_start"] is None and "report" not in sent
     assert json.dumps(sent)  # JSON-able as it is
     assert os.linesep not in sent["time"]
@@ -229,8 +231,10 @@ def test_body_of_an_unlimited_plan(monkeypatch):
 def test_graphite_extra_carries_the_overage_from_the_report():
     from xfinity_usage.sinks.graphite import extra_metrics
 
-    report = {"units": "GB", "projected": 2200.0, "devices": [{"id": "AA:BB", "usage": 10.0}],
-              "overage": {"charge": 0.0, "projected_charge": 100.0}}
+    terms = Terms("GB", block_size=50.0, cost_per_block=10.0, maximum=100.0)  # the real answers' terms
+    empty = Report.empty("GB", 1229.0, "unused")
+    report = dataclasses.replace(empty, used=1100.0, projected=2200.0, devices=(DeviceUsage("AA:BB", 10.0),),
+                                 overage=figures(1100.0, 1229.0, 2200.0, terms))
     assert extra_metrics(READING, report) == {"device.AA:BB_gb": 10.0, "projected_gb": 2200.0,
                                               "overage_dollars": 0.0, "projected_overage_dollars": 100.0}
-    assert extra_metrics(READING, {"units": "GB", "overage": None}) == {}
+    assert extra_metrics(READING, empty) == {} and extra_metrics(READING, None) == {}
