@@ -362,6 +362,7 @@ def test_unlimited_with_thresholds_is_ok_with_a_note():
 def test_no_figure_is_unknown_and_no_projection_is_judged_on_the_usage_so_far():
     state, line = check_state(build_report(None), warn=80)
     assert state == State.UNKNOWN and "no readings yet" in line
+    assert check_state(None, warn=80) == (State.UNKNOWN, "XFINITY USAGE UNKNOWN - no usage figure")
     state, line = check_state(report_at(0.0, None), warn=80)
     assert state == State.OK and "no projection yet, judged on the usage so far: " in line
     assert line.endswith("| used=0GB;983.2;;0;1229")
