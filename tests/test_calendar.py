@@ -32,7 +32,7 @@ from xfinity_usage.cli import loop
 from xfinity_usage.history import projection as proj
 from xfinity_usage.history.store import HistoryStore
 from xfinity_usage.reading import Reading
-from xfinity_usage.history.report import State, build_report, check_state
+from xfinity_usage.history.report import Report, State, build_report, check_state
 
 from .fixtures_clock import travel
 from .test_cli import run_cli
@@ -185,22 +185,22 @@ def test_projection_is_the_months_real_hours(case):
 def test_report_at_the_instant(case):
     *history, latest = readings(case)
     r = build_report(history, latest, now=case.now + 60, tz=case.zone)
-    assert (r["cycle_start"], r["cycle_end"]) == tuple(d.isoformat() for d in case.cycle)
-    assert r["used"] == case.elapsed and r["as_of"] == case.now
-    assert r["as_of_local"].startswith(case.wall.strftime("%Y-%m-%d %H:%M"))
-    assert (r["days_elapsed"], r["days_left"]) == (round(case.elapsed / 24, 2), round(case.left / 24, 2))
+    assert (r.cycle_start, r.cycle_end) == tuple(case.cycle)
+    assert r.used == case.elapsed and r.as_of == case.now
+    assert r.as_of_local.startswith(case.wall.strftime("%Y-%m-%d %H:%M"))
+    assert (r.days_elapsed, r.days_left) == (round(case.elapsed / 24, 2), round(case.left / 24, 2))
     if case.elapsed < 24:  # less than a day of the cycle: too little to project from (MIN_AVERAGE_SPAN)
-        assert r["projected"] is None and r["projection_basis"] is None
+        assert r.projected is None and r.projection_basis is None
     else:
-        assert r["projected"] == pytest.approx(case.month_hours, abs=0.001)
-        assert r["projection_basis"] == proj.BASIS_LAST_24H
-    assert sum(d["usage"] for d in r["daily"]) == pytest.approx(case.elapsed, abs=0.01)
-    assert r["daily"][-1]["date"] == case.wall.date().isoformat()
-    assert r["daily_budget"] == pytest.approx((CAP - case.elapsed) / max(case.left / 24, 1.0), abs=0.001)
-    assert r["readings"] == len(history) + 1 - 48 // STEP  # this cycle's only
-    assert [(c["start"], c["used"]) for c in r["past_cycles"]] == [
-        ((case.cycle[0] - datetime.timedelta(days=1)).replace(day=1).isoformat(), 1400.0 + 2 * (48 - STEP))]
-    assert not any("hours old" in note or "ended" in note for note in r["notes"])
+        assert r.projected == pytest.approx(case.month_hours, abs=0.001)
+        assert r.projection_basis == proj.BASIS_LAST_24H
+    assert sum(d.usage for d in r.daily) == pytest.approx(case.elapsed, abs=0.01)
+    assert r.daily[-1].date == case.wall.date()
+    assert r.daily_budget == pytest.approx((CAP - case.elapsed) / max(case.left / 24, 1.0), abs=0.001)
+    assert r.readings == len(history) + 1 - 48 // STEP  # this cycle's only
+    assert [(c.start, c.used) for c in r.past_cycles] == [
+        ((case.cycle[0] - datetime.timedelta(days=1)).replace(day=1), 1400.0 + 2 * (48 - STEP))]
+    assert not any("hours old" in note or "ended" in note for note in r.notes)
 
 
 @pytest.mark.parametrize("per_hour,state", [(1.0, State.OK), (1.6, State.CRITICAL)])
@@ -237,7 +237,8 @@ RUN_LINES = [
 def run_line_at(wall, zone, tz):
     started = wall.replace(tzinfo=ZoneInfo(zone)).timestamp()
     r = Reading(used=312.5, total=CAP, units="GB", data_timestamp=int(started), source="app")
-    return loop.run_line(started, r, {"percent": 25.43, "projected": 743.0}, None, started + HOUR, tz)
+    report = dataclasses.replace(Report.empty("GB", CAP, "unused"), percent=25.43, projected=743.0)
+    return loop.run_line(started, r, report, None, started + HOUR, tz)
 
 
 RUN_LINE_IDS = [f"{zone.split('/')[-1]}-{head[:16]}" for _, zone, head, _ in RUN_LINES]

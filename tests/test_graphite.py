@@ -235,8 +235,14 @@ def test_overage_extra_has_the_charges_and_nothing_made_up():
                                                              "projected_overage_dollars": 100.0}
     assert overage_extra(over_cap_report("over_cap_courtesy")[1]) == {"overage_dollars": 0.0,
                                                                       "projected_overage_dollars": 0.0}
-    assert overage_extra(None) == overage_extra({"overage": None}) == {}
-    assert overage_extra({"overage": {"charge": 20.0, "projected_charge": None}}) == {"overage_dollars": 20.0}
+    from xfinity_usage.history.overage import Terms, figures
+    from xfinity_usage.history.report import Report
+
+    empty = Report.empty("GB", 1229.0, "no figures")
+    assert overage_extra(None) == overage_extra(empty) == {}
+    no_projection = figures(1300.0, 1229.0, None, Terms("GB", block_size=50.0, cost_per_block=10.0))
+    report = dataclasses.replace(empty, used=1300.0, overage=no_projection)
+    assert overage_extra(report) == {"overage_dollars": 20.0}
 
 
 def test_push_with_the_overage_extra(carbon):

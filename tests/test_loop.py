@@ -1,6 +1,7 @@
 """The long-running mode: schedule, backoff, lock and stop, on a fake clock (no waiting)."""
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -14,6 +15,7 @@ from xfinity_usage.errors import (
     LockedError,
     SiteUnavailableError,
 )
+from xfinity_usage.history.report import Report
 from xfinity_usage.reading import Reading
 
 HOUR = 3600.0
@@ -50,7 +52,8 @@ def make_loop(outcomes, *, interval=3600.0, seed=1, stop_after=None):
         outcome = next(results)
         if isinstance(outcome, BaseException):
             raise outcome
-        return outcome, {"percent": outcome.used / outcome.total * 100, "projected": 1000.0}
+        empty = Report.empty(outcome.units, outcome.total, "unused")
+        return outcome, dataclasses.replace(empty, percent=outcome.used / outcome.total * 100, projected=1000.0)
 
     loop = L.Loop(step, L.Schedule(interval, random.Random(seed)), clock=fake.clock, wait=fake.wait,
                   out=lines.append, max_runs=len(outcomes), tz=None)

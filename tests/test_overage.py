@@ -179,7 +179,7 @@ def test_an_unlimited_plan_has_no_overage():
     reading = reading_from_json(raw, now=HALF_WAY)
     assert reading.total is None and overage_of(reading, 2000.0) is None
     report = build_report([], reading, now=HALF_WAY, tz=UTC)
-    assert report["overage"] is None and "Overage" not in render_text(report)
+    assert report.overage is None and "Overage" not in render_text(report)
 
 
 # ---------------------------------------------------------------- the app's answer
@@ -237,8 +237,8 @@ def test_simulated_account_at_1100_of_1229_half_way_projects_the_charge_its_term
     reading = reading_from_json(raw, now=HALF_WAY)
     assert (reading.used, reading.total, reading.cycle_start) == (1100.0, 1229.0, datetime.date(2026, 11, 1))
     report = build_report([], reading, now=HALF_WAY, tz=UTC)
-    assert report["days_elapsed"] == 15.0 and report["projected"] == 2200.0
-    assert report["overage"] == {
+    assert report.days_elapsed == 15.0 and report.projected == 2200.0
+    assert report.overage is not None and report.overage.to_dict() == {
         "currency": "USD", "units": "GB", "over": 0.0, "charge": 0.0, "blocks": 0,
         "projected_over": 971.0, "projected_charge": 100.0, "projected_blocks": 20,
         "block_size": 50.0, "cost_per_block": 10.0, "maximum_charge": 100.0,
@@ -256,8 +256,8 @@ def test_simulated_account_at_1100_of_1229_half_way_projects_the_charge_its_term
 def test_simulated_account_with_a_courtesy_credit_left_pays_nothing_and_says_so():
     reading = reading_from_json(data.usage_json(TODAY, "over_cap_courtesy"), now=HALF_WAY)
     report = build_report([], reading, now=HALF_WAY, tz=UTC)
-    assert report["overage"]["projected_over"] == 971.0 and report["overage"]["projected_charge"] == 0.0
-    assert report["overage"]["courtesy_applies"] is True and report["overage"]["courtesy_remaining"] == 1
+    assert report.overage.projected_over == 971.0 and report.overage.projected_charge == 0.0
+    assert report.overage.courtesy_applies is True and report.overage.terms.courtesy_remaining == 1
     assert "Overage:       projected 971 GB over -> $0, courtesy credit left: 1\n" in render_text(report)
     state, line = check_state(report)
     assert "overage $" not in line.split("|")[0]
@@ -267,8 +267,8 @@ def test_simulated_account_with_a_courtesy_credit_left_pays_nothing_and_says_so(
 def test_the_demo_account_is_under_the_cap_and_projects_no_overage():
     reading = reading_from_json(data.usage_json(TODAY), now=HALF_WAY)
     report = build_report([], reading, now=HALF_WAY, tz=UTC)
-    assert report["projected"] == 848.0
-    assert report["overage"]["projected_over"] == 0.0 and report["overage"]["projected_charge"] == 0.0
+    assert report.projected == 848.0
+    assert report.overage.projected_over == 0.0 and report.overage.projected_charge == 0.0
     assert "Overage:       none projected -> $0 (50 GB blocks at $10, max $100)\n" in render_text(report)
 
 
@@ -276,13 +276,13 @@ def test_the_app_route_at_1100_of_1229_half_way_gives_what_its_terms_give():
     """The app's answer has the maximum and the courtesy credits but no block size nor price: the
     projected overage is known, its charge only when a courtesy credit makes it $0."""
     spent = build_report([], reading_from_graphql(graphql_answer(1100, (1, 0, 1)), now=HALF_WAY), now=HALF_WAY, tz=UTC)
-    assert spent["projected"] == 2200.0
-    assert spent["overage"]["projected_over"] == pytest.approx(970.0)  # the app's cap: 1.23 TB = 1230 GB (issue 21)
-    assert spent["overage"]["projected_charge"] is None and spent["overage"]["charge"] == 0.0
+    assert spent.projected == 2200.0
+    assert spent.overage.projected_over == pytest.approx(970.0)  # the app's cap: 1.23 TB = 1230 GB (issue 21)
+    assert spent.overage.projected_charge is None and spent.overage.charge == 0.0
     text = render_text(spent)
     assert ("Overage:       projected 970 GB over -> charge not known\n"
             "               (no block size or price given, max $100)\n") in text
     assert check_state(spent)[1].endswith(" overage_charge=0;;;0;100")  # no projected charge made up
     left = build_report([], reading_from_graphql(graphql_answer(1100), now=HALF_WAY), now=HALF_WAY, tz=UTC)
-    assert left["overage"]["projected_charge"] == 0.0
+    assert left.overage.projected_charge == 0.0
     assert "projected 970 GB over -> $0, courtesy credit left: 1\n" in render_text(left)

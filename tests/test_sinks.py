@@ -15,6 +15,8 @@ from .fakeclient import fake_client
 from xfinity_usage import sinks
 from xfinity_usage.cli.main import Environment, main
 from xfinity_usage.errors import ExitCode, WebhookError, XfinityUsageError
+from xfinity_usage.history.overage import Terms, figures
+from xfinity_usage.history.report import DeviceUsage, Report
 from xfinity_usage.pipeline import Pipeline
 from xfinity_usage.reading import Reading
 from xfinity_usage.retry import Backoff
@@ -158,6 +160,8 @@ def test_webhook_posts_the_reading_with_the_report_and_a_bearer_token(monkeypatc
         "source": "app", "data_timestamp": WHEN, "time": "2027-03-16T12:00:00Z"}
     assert sent["projected"] == sent["report"]["projected"] and sent["projected"] > 600.0
     assert sent["report"]["used"] == 600.0
+    assert list(sent["report"]) == sorted(dataclasses.asdict(Report.empty(None, None, "")))  # its to_dict, whole
+    assert sent["overage"] is None and sent["report"]["overage"] is None  # READING carries no answer: no terms
     assert b"s3cr3t-webhook-token" not in request["body"]
 
 
@@ -220,17 +224,33 @@ def test_webhook_needs_an_http_url(monkeypatch, tmp_path):
 
 def test_body_of_an_unlimited_plan(monkeypatch):
     unlimited = Reading(used=50.0, total=None, units="GB", data_timestamp=WHEN, source="browser")
-    sent = body(unlimited, {}, with_report=False)
+    sent = body(unlimited, None, with_report=False)
     assert sent["total"] is None and sent["cycle_start"] is None and "report" not in sent
     assert json.dumps(sent)  # JSON-able as it is
     assert os.linesep not in sent["time"]
 
 
+def test_body_carries_the_report_as_its_json():
+    terms = Terms("GB", block_size=50.0, cost_per_block=10.0, maximum=100.0)
+    report = dataclasses.replace(Report.empty("GB", 1229.0, "unused"), used=600.0, percent=48.82, projected=1240.0,
+                                 projection_basis="last_24h", days_left=15.5,
+                                 overage=figures(600.0, 1229.0, 1240.0, terms))
+    sent = body(READING, report)
+    assert sent["report"] == report.to_dict() and json.loads(json.dumps(sent)) == sent
+    assert sent["overage"] == report.to_dict()["overage"] and sent["overage"]["projected_charge"] == 10.0
+    assert (sent["percent"], sent["projected"], sent["projection_basis"], sent["days_left"]) == (
+        48.82, 1240.0, "last_24h", 15.5)
+    assert sent["cycle_start"] == "2027-03-01"  # the reading's own cycle
+    assert "report" not in body(READING, report, with_report=False)
+
+
 def test_graphite_extra_carries_the_overage_from_the_report():
     from xfinity_usage.sinks.graphite import extra_metrics
 
-    report = {"units": "GB", "projected": 2200.0, "devices": [{"id": "AA:BB", "usage": 10.0}],
-              "overage": {"charge": 0.0, "projected_charge": 100.0}}
+    terms = Terms("GB", block_size=50.0, cost_per_block=10.0, maximum=100.0)  # the real answers' terms
+    empty = Report.empty("GB", 1229.0, "unused")
+    report = dataclasses.replace(empty, used=1100.0, projected=2200.0, devices=(DeviceUsage("AA:BB", 10.0),),
+                                 overage=figures(1100.0, 1229.0, 2200.0, terms))
     assert extra_metrics(READING, report) == {"device.AA:BB_gb": 10.0, "projected_gb": 2200.0,
                                               "overage_dollars": 0.0, "projected_overage_dollars": 100.0}
-    assert extra_metrics(READING, {"units": "GB", "overage": None}) == {}
+    assert extra_metrics(READING, empty) == {} and extra_metrics(READING, None) == {}

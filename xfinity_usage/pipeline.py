@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 from .errors import XfinityUsageError
 
 if TYPE_CHECKING:
+    from .history.report import Report
     from .history.store import HistoryStore
     from .reading import Reading
     from .sinks import Sink
@@ -41,7 +42,7 @@ class Outcome:
     nothing needed one) and the sinks that failed."""
 
     reading: Optional[Reading]
-    report: Optional[dict]
+    report: Optional[Report]
     failures: list = dataclasses.field(default_factory=list)
 
 
@@ -151,7 +152,7 @@ class Pipeline:
             except XfinityUsageError as exc:  # the run's own error wins; this one is only logged
                 logger.warning("%s: %s", sink.name, exc)
 
-    def _record_and_report(self, reading: Optional[Reading]) -> Optional[dict]:
+    def _record_and_report(self, reading: Optional[Reading]) -> Optional[Report]:
         from .history.store import HistoryError
 
         if self.store is not None and reading is not None:
@@ -167,9 +168,9 @@ class Pipeline:
 
         now = self.clock()
         report = build_report(self.store if self.store is not None else [], reading, now=now)
-        if reading is None and report.get("as_of") is not None:
-            age = _age(now - report["as_of"])
-            report["notes"].insert(0, f"offline: from the history alone; the newest reading is {age} old")
+        if reading is None and report.as_of is not None:
+            age = _age(now - report.as_of)
+            report = report.with_note_first(f"offline: from the history alone; the newest reading is {age} old")
         return report
 
 

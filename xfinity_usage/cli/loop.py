@@ -35,7 +35,7 @@ import random
 import signal
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional
 
 from .. import options
 from ..errors import (
@@ -51,6 +51,7 @@ from ..errors import (
 
 if TYPE_CHECKING:
     from .environment import Environment
+    from ..history.report import Report
     from ..pipeline import SinkFailure
     from ..reading import Reading
 
@@ -168,7 +169,7 @@ class Loop:
                 break
         return int(ExitCode.OK)
 
-    def _line(self, started: float, reading: Optional[Reading], report: Optional[Mapping[str, Any]],
+    def _line(self, started: float, reading: Optional[Reading], report: Optional[Report],
               error: Optional[str], delay: float) -> None:
         self.out(run_line(started, reading, report, error, self.clock() + delay, self.tz))
 
@@ -185,24 +186,25 @@ def _num(value: Optional[float]) -> str:
     return "n/a" if value is None else (f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}")
 
 
-def run_line(started: float, reading: Optional[Reading], report: Optional[Mapping[str, Any]],
+def run_line(started: float, reading: Optional[Reading], report: Optional[Report],
              error: Optional[str], next_run: float, tz: Any = None) -> str:
     """The one line a run writes: when, which source, the figures (or the failure), and the next run."""
     head = _stamp(started, tz)
     tail = f"next run {_stamp(next_run, tz)}"
     if reading is None:
         return f"{head} failed: {' '.join(str(error).split())}; {tail}"
-    report = report or {}
     units = reading.units
+    percent = report.percent if report is not None else None
+    projected = report.projected if report is not None else None
     figures = f"used {_num(reading.used)} {units}"
     if reading.total is not None:
         figures += f" of {_num(reading.total)} {units}"
-        if report.get("percent") is not None:
-            figures += f" ({report['percent']:.0f}%)"
+        if percent is not None:
+            figures += f" ({percent:.0f}%)"
     else:
         figures += " (unlimited plan)"
-    if report.get("projected") is not None:
-        figures += f", projected {_num(report['projected'])} {units}"
+    if projected is not None:
+        figures += f", projected {_num(projected)} {units}"
     return f"{head} source {reading.source or 'unknown'}: {figures}; {tail}"
 
 

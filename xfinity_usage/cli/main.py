@@ -25,6 +25,7 @@ from ..secrets import mask
 from ..version import __version__
 
 if TYPE_CHECKING:  # these load dateutil and sqlite3: keep --version cheap
+    from ..history.report import Report
     from ..pipeline import Outcome
     from ..reading import Reading
 
@@ -270,29 +271,37 @@ def _say(env: Environment, prog: str, line: str) -> None:
     env.stderr.flush()
 
 
-def _output(args: argparse.Namespace, reading: Optional[Reading], report: Optional[dict]) -> tuple[int, str]:
+def _output(args: argparse.Namespace, reading: Optional[Reading], report: Optional[Report]) -> tuple[int, str]:
     """The exit code and what goes to stdout."""
-    from ..history.report import check_state, render_text
+    from ..history.report import check_state
     from ..sources.usage import format_reading
 
     if check_mode(args):
-        state, line = check_state(report or {}, args.warn, args.crit, args.on)
+        state, line = check_state(report, args.warn, args.crit, args.on)
         if args.json:  # one JSON document, so a parser gets it whole
             document = {"state": state.name, "exit_code": int(state), "status": line,
-                        "reading": reading.to_dict() if reading else None, "report": report}
+                        "reading": reading.to_dict() if reading else None,
+                        "report": report.to_dict() if report is not None else None}
             return int(state), json.dumps(document, indent=2, sort_keys=True)
         if args.report:
-            return int(state), line + "\n" + render_text(report or {}).rstrip("\n")
+            return int(state), line + "\n" + _text(report)
         return int(state), line
     if args.report and args.json:
-        return ExitCode.OK, json.dumps(report, indent=2, sort_keys=True)
+        return ExitCode.OK, json.dumps(report.to_dict() if report is not None else None, indent=2, sort_keys=True)
     if args.report:
-        return ExitCode.OK, render_text(report or {}).rstrip("\n")
+        return ExitCode.OK, _text(report)
     if reading is None:  # only --offline runs have none, and they report
         raise ConfigError("--offline needs --report or --warn/--crit")
     if args.json:
         return ExitCode.OK, json.dumps(reading.to_dict(), indent=2, sort_keys=True)
     return ExitCode.OK, format_reading(reading)
+
+
+def _text(report: Optional[Report]) -> str:
+    """The report as text, without its last newline (--report always builds one)."""
+    from ..history.report import render_text
+
+    return render_text(report).rstrip("\n") if report is not None else "Xfinity data usage: no figures"
 
 
 def _check_requested(argv: Sequence[str]) -> bool:

@@ -1,10 +1,11 @@
-"""The usage report: a JSON-able dict, its plain-text form, and a Nagios-style check.
+"""The usage report: a typed :class:`Report`, its plain-text form, and a Nagios-style check.
 
 :func:`build_report` gathers the current cycle's figures from the history
 (a :class:`~xfinity_usage.history.store.HistoryStore` or a list of readings) and
-the latest reading; :func:`render_text` prints them for a terminal or a
-cron email; :func:`check_state` turns them into a Nagios/Icinga state and
-status line with perfdata.
+the latest reading into a :class:`Report` (:meth:`Report.to_dict` is its JSON
+form); :func:`render_text` prints them for a terminal or a cron email;
+:func:`check_state` turns them into a Nagios/Icinga state and status line with
+perfdata.
 """
 from __future__ import annotations
 
@@ -14,11 +15,11 @@ import enum
 import math
 import textwrap
 import time
-from typing import Any, List, Mapping, Optional, Tuple, cast
+from typing import Any, Dict, List, Optional, Tuple, cast
 
 from . import projection as proj
 from .store import MonthlyTotal, cycle_of, month_totals
-from .overage import format_money, overage_of
+from .overage import Overage, format_money, overage_of
 from ..reading import Reading
 
 #: Widest line :func:`render_text` writes.
@@ -39,12 +40,147 @@ class State(enum.IntEnum):
     UNKNOWN = 3
 
 
+# ---------------------------------------------------------------- the report
+
+
+@dataclasses.dataclass(frozen=True)
+class DailyUsage:
+    """The usage of one day of the cycle, in the report's units."""
+
+    date: datetime.date
+    usage: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"date": "YYYY-MM-DD", "usage": ...}``."""
+        return {"date": self.date.isoformat(), "usage": self.usage}
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceUsage:
+    """One device's usage this cycle, in the report's units."""
+
+    id: str
+    usage: float
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"id": ..., "usage": ...}``."""
+        return {"id": self.id, "usage": self.usage}
+
+
+@dataclasses.dataclass(frozen=True)
+class PastCycle:
+    """A past cycle's last known figure (``total`` None: unlimited)."""
+
+    start: datetime.date
+    end: datetime.date
+    used: float
+    total: Optional[float]
+    units: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        """``{"start", "end", "used", "total", "units"}``, the dates as ``YYYY-MM-DD``."""
+        return {"start": self.start.isoformat(), "end": self.end.isoformat(), "used": self.used,
+                "total": self.total, "units": self.units}
+
+
+@dataclasses.dataclass(frozen=True)
+class Report:
+    """The report on the current cycle (see :func:`build_report`).
+
+    Figures are in ``units``; each is None when it is not known (all of them
+    in an empty report, see :meth:`empty`). ``total`` None means an
+    unlimited plan. ``daily`` runs from the cycle's first day, ``devices``
+    most first, ``past_cycles`` oldest first. ``notes`` say why a figure is
+    missing or rests on little data.
+    """
+
+    used: Optional[float]
+    total: Optional[float]
+    units: Optional[str]
+    percent: Optional[float]
+    remaining: Optional[float]
+    cycle_start: Optional[datetime.date]
+    cycle_end: Optional[datetime.date]
+    as_of: Optional[float]
+    as_of_local: Optional[str]
+    days_elapsed: Optional[float]
+    days_left: Optional[float]
+    readings: int
+    daily: Tuple[DailyUsage, ...]
+    average_per_day: Optional[float]
+    rate_last_24h: Optional[float]
+    projected: Optional[float]
+    projection_basis: Optional[str]
+    daily_budget: Optional[float]
+    devices: Tuple[DeviceUsage, ...]
+    past_cycles: Tuple[PastCycle, ...]
+    overage: Optional[Overage]
+    notes: Tuple[str, ...]
+
+    @classmethod
+    def empty(cls, units: Optional[str], total: Optional[float], why: str) -> Report:
+        """A report without figures: ``why`` is its only note."""
+        return cls(used=None, total=total, units=units, percent=None, remaining=None, cycle_start=None,
+                   cycle_end=None, as_of=None, as_of_local=None, days_elapsed=None, days_left=None,
+                   readings=0, daily=(), average_per_day=None, rate_last_24h=None, projected=None,
+                   projection_basis=None, daily_budget=None, devices=(), past_cycles=(), overage=None,
+                   notes=(why,))
+
+    @property
+    def charges(self) -> Tuple[Optional[float], Optional[float]]:
+        """The overage charge so far and the projected one, in US dollars rounded to cents as
+        :meth:`to_dict` has them; each None when not known (and both without an ``overage``)."""
+        if self.overage is None:
+            return None, None
+        return _cents(self.overage.charge), _cents(self.overage.projected_charge)
+
+    def with_note_first(self, note: str) -> Report:
+        """The same report with ``note`` before its other notes."""
+        return dataclasses.replace(self, notes=(note,) + self.notes)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The JSON-able dict: one key per field, in field order; dates as ``YYYY-MM-DD``, rows as
+        dicts, ``overage`` as :meth:`~xfinity_usage.history.overage.Overage.to_dict`, lists for tuples."""
+        return {
+            "used": self.used,
+            "total": self.total,
+            "units": self.units,
+            "percent": self.percent,
+            "remaining": self.remaining,
+            "cycle_start": _iso(self.cycle_start),
+            "cycle_end": _iso(self.cycle_end),
+            "as_of": self.as_of,
+            "as_of_local": self.as_of_local,
+            "days_elapsed": self.days_elapsed,
+            "days_left": self.days_left,
+            "readings": self.readings,
+            "daily": [day.to_dict() for day in self.daily],
+            "average_per_day": self.average_per_day,
+            "rate_last_24h": self.rate_last_24h,
+            "projected": self.projected,
+            "projection_basis": self.projection_basis,
+            "daily_budget": self.daily_budget,
+            "devices": [device.to_dict() for device in self.devices],
+            "past_cycles": [cycle.to_dict() for cycle in self.past_cycles],
+            "overage": self.overage.to_dict() if self.overage is not None else None,
+            "notes": list(self.notes),
+        }
+
+
+def _iso(day: Optional[datetime.date]) -> Optional[str]:
+    return None if day is None else day.isoformat()
+
+
+def _cents(amount: Optional[float]) -> Optional[float]:
+    return None if amount is None else round(amount, 2)
+
+
 # ---------------------------------------------------------------- building
 
 
 def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[float] = None,
-                 tz: proj.TzLike = None) -> dict:
-    """The report on the current cycle, as a JSON-able dict.
+                 tz: proj.TzLike = None) -> Report:
+    """The report on the current cycle.
 
     ``history`` is a :class:`~xfinity_usage.history.store.HistoryStore`, a list of
     :class:`~xfinity_usage.reading.Reading` s, or None. ``reading`` is the
@@ -53,17 +189,18 @@ def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[
     reading is called stale; figures are as of the reading. ``tz`` (tzinfo
     or zone name, default local) dates readings into days.
 
-    Keys: ``used``, ``total`` (None: unlimited), ``units``, ``percent``,
+    Fields: ``used``, ``total`` (None: unlimited), ``units``, ``percent``,
     ``remaining``, ``cycle_start``, ``cycle_end``, ``as_of``, ``as_of_local``,
-    ``days_elapsed``, ``days_left``, ``readings``, ``daily`` ([{date, usage}]),
-    ``average_per_day``, ``rate_last_24h``, ``projected``,
+    ``days_elapsed``, ``days_left``, ``readings``, ``daily``
+    (:class:`DailyUsage` s), ``average_per_day``, ``rate_last_24h``, ``projected``,
     ``projection_basis`` (``"last_24h"``, ``"cycle_average"`` or None),
-    ``daily_budget``, ``devices`` ([{id, usage}], most first),
-    ``past_cycles`` ([{start, end, used, total, units}], oldest first),
-    ``overage`` (None, or the dict of :meth:`~xfinity_usage.history.overage.Overage.to_dict`: the
+    ``daily_budget``, ``devices`` (:class:`DeviceUsage` s, most first),
+    ``past_cycles`` (:class:`PastCycle` s, oldest first),
+    ``overage`` (None, or the :class:`~xfinity_usage.history.overage.Overage`: the
     GB over the cap and the charge, so far and projected, from the terms in the reading's
     answer; None on an unlimited plan, or when the reading carries no terms, as readings
     taken from the history do not) and ``notes`` (why a figure is missing or rests on little data).
+    An empty report (:meth:`Report.empty`) when there is no figure.
     """
     zone = proj.resolve_tz(tz)
     now = time.time() if now is None else now
@@ -76,7 +213,7 @@ def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[
             reported += month_totals(r)
     if reading is not None:
         if reading.used is None:
-            return _empty_report(reading.units, reading.total,
+            return Report.empty(reading.units, reading.total,
                                  "Xfinity shows no usage meter for this plan: there is nothing to report")
         reported += month_totals(reading)
         current: Optional[Reading] = _dated(reading, zone)
@@ -85,7 +222,7 @@ def build_report(history: Any, reading: Optional[Reading] = None, now: Optional[
     else:
         current = max(stored, key=lambda r: r.data_timestamp, default=None)
     if current is None:
-        return _empty_report(None, None, "no readings yet: run xfinity-usage to take one")
+        return Report.empty(None, None, "no readings yet: run xfinity-usage to take one")
 
     notes: List[str] = []
     if store is not None:
@@ -106,7 +243,7 @@ def _dated(reading: Reading, zone: datetime.tzinfo) -> Reading:
 
 
 def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal], now: float,
-             zone: datetime.tzinfo, notes: List[str]) -> dict:
+             zone: datetime.tzinfo, notes: List[str]) -> Report:
     # build_report passes only dated readings with a figure (see _dated).
     start, end = cast(datetime.date, current.cycle_start), cast(datetime.date, current.cycle_end)
     as_of, used, total = current.data_timestamp, cast(float, current.used), current.total
@@ -141,42 +278,31 @@ def _figures(current: Reading, cycle: List[Reading], months: List[MonthlyTotal],
     if now - as_of > STALE_AFTER:
         notes.append(f"the latest reading is {(now - as_of) / 3600:.0f} hours old")
 
-    return {
-        "used": used,
-        "total": total,
-        "units": current.units,
-        "percent": _round(used / total * 100, 2) if total else None,
-        "remaining": _round(remaining),
-        "cycle_start": start.isoformat(),
-        "cycle_end": end.isoformat(),
-        "as_of": as_of,
-        "as_of_local": _local(as_of, zone),
-        "days_elapsed": _round(elapsed, 2),
-        "days_left": _round(left, 2),
-        "readings": len(cycle),
-        "daily": [{"date": d.date.isoformat(), "usage": _round(d.usage)} for d in daily],
-        "average_per_day": _round(average),
-        "rate_last_24h": _round(rate),
-        "projected": _round(projection.projected),
-        "projection_basis": projection.basis,
-        "daily_budget": _round(budget),
-        "devices": [{"id": ident, "usage": usage}
-                    for ident, usage in sorted(current.devices.items(), key=lambda item: (-item[1], item[0]))],
-        "past_cycles": [{"start": m.start.isoformat(), "end": m.end.isoformat(), "used": m.used,
-                         "total": m.total, "units": m.units} for m in months if m.end < start],
-        "overage": overage.to_dict() if overage is not None else None,
-        "notes": notes,
-    }
-
-
-def _empty_report(units: Optional[str], total: Optional[float], why: str) -> dict:
-    report = dict.fromkeys((
-        "used", "percent", "remaining", "cycle_start", "cycle_end", "as_of", "as_of_local",
-        "days_elapsed", "days_left", "average_per_day", "rate_last_24h", "projected",
-        "projection_basis", "daily_budget"))
-    report.update(total=total, units=units, readings=0, daily=[], devices=[], past_cycles=[], overage=None,
-                  notes=[why])
-    return report
+    return Report(
+        used=used,
+        total=total,
+        units=current.units,
+        percent=_round(used / total * 100, 2) if total else None,
+        remaining=_round(remaining),
+        cycle_start=start,
+        cycle_end=end,
+        as_of=as_of,
+        as_of_local=_local(as_of, zone),
+        days_elapsed=_round(elapsed, 2),
+        days_left=_round(left, 2),
+        readings=len(cycle),
+        daily=tuple(DailyUsage(d.date, round(d.usage, 3)) for d in daily),
+        average_per_day=_round(average),
+        rate_last_24h=_round(rate),
+        projected=_round(projection.projected),
+        projection_basis=projection.basis,
+        daily_budget=_round(budget),
+        devices=tuple(DeviceUsage(ident, usage)
+                      for ident, usage in sorted(current.devices.items(), key=lambda item: (-item[1], item[0]))),
+        past_cycles=tuple(PastCycle(m.start, m.end, m.used, m.total, m.units) for m in months if m.end < start),
+        overage=overage,
+        notes=tuple(notes),
+    )
 
 
 def _cycle_readings(cycle: List[Reading], current: Reading, notes: List[str]) -> List[Reading]:
@@ -225,119 +351,123 @@ def _num(value: Optional[float]) -> str:
     return f"{value:.0f}" if abs(value) >= 100 else f"{value:.1f}"
 
 
-def render_text(report: Mapping[str, Any]) -> str:
+def render_text(report: Report) -> str:
     """The report as plain text (ASCII, no colour, lines of at most 72 columns)."""
-    units = report.get("units") or ""
+    units = report.units or ""
     lines = []
-    if report.get("used") is None:
+    if report.used is None:
         lines.append("Xfinity data usage: no figures")
     else:
-        lines += [f"Xfinity data usage, cycle {report['cycle_start']} to {report['cycle_end']}",
-                  f"As of {report['as_of_local']}", ""]
-        lines += _figure_lines(report, units)
-        lines += _chart(report["daily"], units)
-        if report["devices"]:
+        lines += [f"Xfinity data usage, cycle {report.cycle_start} to {report.cycle_end}",
+                  f"As of {report.as_of_local}", ""]
+        lines += _figure_lines(report, report.used, units)
+        lines += _chart(report.daily, units)
+        if report.devices:
             lines += ["", f"Devices ({units})"]
-            width = min(50, max(len(d["id"]) for d in report["devices"]))
-            lines += [f"  {d['id'][:width]:<{width}} {_num(d['usage']):>8}" for d in report["devices"]]
-        if report["past_cycles"]:
+            width = min(50, max(len(d.id) for d in report.devices))
+            lines += [f"  {d.id[:width]:<{width}} {_num(d.usage):>8}" for d in report.devices]
+        if report.past_cycles:
             lines += ["", "Past cycles"]
-            for m in reversed(report["past_cycles"]):
-                share = f" ({m['used'] / m['total'] * 100:.0f}%)" if m["total"] else ""
-                cap = f" of {_num(m['total'])}" if m["total"] else ""
-                lines.append(f"  {m['start']} to {m['end']}  {_num(m['used'])}{cap} {m['units']}{share}")
-    if report.get("notes"):
+            for m in reversed(report.past_cycles):
+                share = f" ({m.used / m.total * 100:.0f}%)" if m.total else ""
+                cap = f" of {_num(m.total)}" if m.total else ""
+                lines.append(f"  {m.start} to {m.end}  {_num(m.used)}{cap} {m.units}{share}")
+    if report.notes:
         lines += ["", "Notes"]
-        for note in report["notes"]:
+        for note in report.notes:
             lines += textwrap.wrap(note, TEXT_WIDTH, initial_indent="  - ", subsequent_indent="    ")
     return "\n".join(lines) + "\n"
 
 
-def _figure_lines(report: Mapping[str, Any], units: str) -> List[str]:
-    total = report["total"]
-    if total is not None and report["percent"] is not None:
-        used = f"{_num(report['used'])} of {_num(total)} {units} ({report['percent']:.1f}%)"
+def _figure_lines(report: Report, used_figure: float, units: str) -> List[str]:
+    total = report.total
+    if total is not None and report.percent is not None:
+        used = f"{_num(used_figure)} of {_num(total)} {units} ({report.percent:.1f}%)"
     else:
-        used = f"{_num(report['used'])} {units} (unlimited plan)"
+        used = f"{_num(used_figure)} {units} (unlimited plan)"
     rows = [("Used", used)]
-    if report["remaining"] is not None:
-        rows.append(("Remaining", f"{_num(max(report['remaining'], 0))} {units}"))
-    rows.append(("Days", f"{report['days_elapsed']:.1f} elapsed, {report['days_left']:.1f} left"))
-    rows.append(("Average", f"{_num(report['average_per_day'])} {units}/day this cycle"
-                 if report["average_per_day"] is not None else "not known yet"))
-    rows.append(("Last 24 hours", f"{_num(report['rate_last_24h'])} {units}/day"
-                 if report["rate_last_24h"] is not None else "not enough readings yet"))
-    if report["projected"] is not None:
-        share = f" ({report['projected'] / total * 100:.0f}% of the cap)" if total else ""
-        last_24h = report["projection_basis"] == proj.BASIS_LAST_24H
+    if report.remaining is not None:
+        rows.append(("Remaining", f"{_num(max(report.remaining, 0))} {units}"))
+    # a report with a figure has its days (see _figures)
+    elapsed, left = cast(float, report.days_elapsed), cast(float, report.days_left)
+    rows.append(("Days", f"{elapsed:.1f} elapsed, {left:.1f} left"))
+    rows.append(("Average", f"{_num(report.average_per_day)} {units}/day this cycle"
+                 if report.average_per_day is not None else "not known yet"))
+    rows.append(("Last 24 hours", f"{_num(report.rate_last_24h)} {units}/day"
+                 if report.rate_last_24h is not None else "not enough readings yet"))
+    if report.projected is not None:
+        share = f" ({report.projected / total * 100:.0f}% of the cap)" if total else ""
+        last_24h = report.projection_basis == proj.BASIS_LAST_24H
         pace = "the last-24-hour pace" if last_24h else "the cycle's average pace"
-        rows.append(("Projected", f"{_num(report['projected'])} {units} at the end of the cycle{share}"))
+        rows.append(("Projected", f"{_num(report.projected)} {units} at the end of the cycle{share}"))
         rows.append(("", f"(at {pace})"))
-    if report["daily_budget"] is not None:
-        rows.append(("Daily budget", f"{_num(report['daily_budget'])} {units}/day to stay within the cap"))
-    rows += _overage_rows(report.get("overage"))
+    if report.daily_budget is not None:
+        rows.append(("Daily budget", f"{_num(report.daily_budget)} {units}/day to stay within the cap"))
+    rows += _overage_rows(report.overage, report.charges)
     return [f"{label + ':' if label else '':<15}{text}" for label, text in rows]
 
 
-def _overage_rows(overage: Optional[Mapping[str, Any]]) -> List[Tuple[str, str]]:
+def _overage_rows(overage: Optional[Overage], charges: Tuple[Optional[float], Optional[float]]
+                  ) -> List[Tuple[str, str]]:
     """``Overage: projected 971 GB over -> $100`` and the terms, e.g. ``(50 GB blocks at $10, max $100)``."""
-    if not overage:
+    if overage is None:
         return []
-    units = overage["units"]
+    units, terms = overage.units, overage.terms
 
     def charge(amount: Optional[float]) -> str:
         if amount is None:
             return "charge not known"
-        if amount == 0 and overage["courtesy_applies"]:
-            left = overage["courtesy_remaining"]
+        if amount == 0 and overage.courtesy_applies:
+            left = terms.courtesy_remaining
             return f"$0, courtesy credit left: {left}" if left else "$0, a courtesy credit covers this cycle"
         return format_money(amount)
 
     texts = []
-    if overage["over"] > 0:
-        texts.append(f"{_num(overage['over'])} {units} over the cap so far -> {charge(overage['charge'])}")
-    projected = overage["projected_over"]
+    if round(overage.over, 3) > 0:
+        texts.append(f"{_num(overage.over)} {units} over the cap so far -> {charge(charges[0])}")
+    projected = overage.projected_over
     if projected is None:
         texts.append("no projection yet" if not texts else "")
-    elif projected > 0:
-        texts.append(f"projected {_num(projected)} {units} over -> {charge(overage['projected_charge'])}")
+    elif round(projected, 3) > 0:
+        texts.append(f"projected {_num(projected)} {units} over -> {charge(charges[1])}")
     else:
-        texts.append(f"none projected -> {charge(overage['projected_charge'])}")
-    terms = []
-    if overage["block_size"] and overage["cost_per_block"] is not None:
-        terms.append(f"{overage['block_size']:g} {units} blocks at {format_money(overage['cost_per_block'])}")
+        texts.append(f"none projected -> {charge(charges[1])}")
+    conditions = []
+    if terms.block_size and terms.cost_per_block is not None:
+        conditions.append(f"{round(terms.block_size, 3):g} {units} blocks at "
+                          f"{format_money(round(terms.cost_per_block, 2))}")
     else:
-        terms.append("no block size or price given")
-    if overage["maximum_charge"] is not None:
-        terms.append(f"max {format_money(overage['maximum_charge'])}")
+        conditions.append("no block size or price given")
+    if terms.maximum is not None:
+        conditions.append(f"max {format_money(round(terms.maximum, 2))}")
     texts = [text for text in texts if text]
-    last = f"{texts[-1]} ({', '.join(terms)})"
+    last = f"{texts[-1]} ({', '.join(conditions)})"
     if 15 + len(last) <= TEXT_WIDTH:
         texts[-1] = last
     else:
-        texts.append(f"({', '.join(terms)})")
+        texts.append(f"({', '.join(conditions)})")
     return [("Overage" if index == 0 else "", text) for index, text in enumerate(texts)]
 
 
-def _chart(daily: List[Mapping[str, Any]], units: str) -> List[str]:
+def _chart(daily: Tuple[DailyUsage, ...], units: str) -> List[str]:
     if not daily:
         return []
-    most = max(d["usage"] for d in daily)
+    most = max(d.usage for d in daily)
     width = TEXT_WIDTH - 11 - 9  # "MM-DD Ddd " + bar + " " + value
     lines = ["", f"Usage per day ({units})"]
     for day in daily:
-        date = datetime.date.fromisoformat(day["date"])
+        date = day.date
         bars = 0
-        if most > 0 and day["usage"] > 0:
-            bars = max(1, round(day["usage"] / most * width))
-        lines.append(f"{date:%m-%d} {_WEEKDAYS[date.weekday()]} {'#' * bars:<{width}} {_num(day['usage']):>8}")
+        if most > 0 and day.usage > 0:
+            bars = max(1, round(day.usage / most * width))
+        lines.append(f"{date:%m-%d} {_WEEKDAYS[date.weekday()]} {'#' * bars:<{width}} {_num(day.usage):>8}")
     return lines
 
 
 # ---------------------------------------------------------------- Nagios
 
 
-def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: Optional[float] = None,
+def check_state(report: Optional[Report], warn: Optional[float] = None, crit: Optional[float] = None,
                 on: str = "projected") -> Tuple[State, str]:
     """The Nagios/Icinga state and status line (with perfdata) for the report.
 
@@ -346,7 +476,7 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
     (``on="used"``); a state is reached when the figure is *above* its
     threshold, as in Nagios ranges. Without thresholds the state is OK.
     OK with a note on an unlimited plan (no cap to compare against).
-    UNKNOWN when there is no usage figure. With ``on="projected"`` and no
+    UNKNOWN when there is no report (None) or no usage figure. With ``on="projected"`` and no
     projection yet (the cycle's first day) the usage so far is judged, and
     the status line says so. Perfdata has ``used`` and ``projected``
     in the report's units with min 0 and max the cap; the thresholds, in
@@ -363,13 +493,13 @@ def check_state(report: Mapping[str, Any], warn: Optional[float] = None, crit: O
     if warn is not None and crit is not None and warn > crit:
         raise ValueError(f"warn ({warn}%) is above crit ({crit}%)")
 
-    used, total, projected = report.get("used"), report.get("total"), report.get("projected")
-    if used is None:
-        notes = report.get("notes") or ["no usage figure"]
+    if report is None or report.used is None:
+        notes = (report.notes if report is not None else ()) or ("no usage figure",)
         return unknown_status(notes[0])
+    used, total, projected = report.used, report.total, report.projected
     capped = total is not None and total > 0
     thresholds = warn is not None or crit is not None
-    summary = _summary(report)
+    summary = _summary(report, used)
     value = projected if on == "projected" else used
     state, reason = State.OK, ""
     if thresholds and not capped:
@@ -392,8 +522,8 @@ def unknown_status(reason: str) -> Tuple[State, str]:
     return State.UNKNOWN, f"{SERVICE} UNKNOWN - {reason}"
 
 
-def _summary(report: Mapping[str, Any]) -> str:
-    units, used, total, projected = report["units"], report["used"], report["total"], report["projected"]
+def _summary(report: Report, used: float) -> str:
+    units, total, projected = report.units, report.total, report.projected
     if total:
         text = f"{_num(used)} of {_num(total)} {units} ({used / total * 100:.0f}%)"
         if projected is not None:
@@ -402,11 +532,11 @@ def _summary(report: Mapping[str, Any]) -> str:
         text = f"{_num(used)} {units} used (unlimited plan)"
         if projected is not None:
             text += f", projected {_num(projected)} {units}"
-    overage = report.get("overage") or {}
-    if overage.get("projected_charge"):
-        text += f", overage {format_money(overage['projected_charge'])} projected"
-    elif overage.get("charge"):
-        text += f", overage {format_money(overage['charge'])} so far"
+    charge, projected_charge = report.charges
+    if projected_charge:
+        text += f", overage {format_money(projected_charge)} projected"
+    elif charge:
+        text += f", overage {format_money(charge)} so far"
     return text
 
 
@@ -417,26 +547,25 @@ def _perf_number(value: Optional[float]) -> str:
     return "0" if text == "-0" else text
 
 
-def _perfdata(report: Mapping[str, Any], warn: Optional[float], crit: Optional[float], on: str) -> str:
-    total, units = report["total"], report["units"]
+def _perfdata(report: Report, warn: Optional[float], crit: Optional[float], on: str) -> str:
+    total, units = report.total, report.units
     limits = {"warn": "", "crit": ""}
     if total:
         limits = {"warn": _perf_number(None if warn is None else total * warn / 100),
                   "crit": _perf_number(None if crit is None else total * crit / 100)}
     maximum = _perf_number(total) if total else ""
     parts = []
-    for label in ("used", "projected"):
-        value = report[label]
+    for label, value in (("used", report.used), ("projected", report.projected)):
         if value is None:
             continue
         w, c = (limits["warn"], limits["crit"]) if label == on else ("", "")
         parts.append(f"{label}={_perf_number(value)}{units};{w};{c};0;{maximum}")
-    overage = report.get("overage") or {}
-    most = _perf_number(overage.get("maximum_charge"))
-    for label, key in (("overage_charge", "charge"), ("projected_overage_charge", "projected_charge")):
-        if overage.get(key) is not None:  # in US dollars: perfdata has no currency unit
-            parts.append(f"{label}={_perf_number(overage[key])};;;0;{most}")
+    overage = report.overage
+    most = _perf_number(overage.terms.maximum if overage is not None else None)
+    for label, charge in zip(("overage_charge", "projected_overage_charge"), report.charges):
+        if charge is not None:  # in US dollars: perfdata has no currency unit
+            parts.append(f"{label}={_perf_number(charge)};;;0;{most}")
     return " ".join(parts)
 
 
-__all__ = ["SERVICE", "State", "build_report", "check_state", "render_text", "unknown_status"]
+__all__ = ["SERVICE", "DailyUsage", "DeviceUsage", "PastCycle", "Report", "State", "build_report", "check_state", "render_text", "unknown_status"]

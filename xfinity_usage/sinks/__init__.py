@@ -24,6 +24,7 @@ import importlib
 from typing import TYPE_CHECKING, Any, List, Mapping, Optional, Protocol
 
 if TYPE_CHECKING:
+    from ..history.report import Report
     from ..reading import Reading
 
 #: The sink modules of this package, in the order a reading is fed to them.
@@ -61,7 +62,7 @@ class Sink(Protocol):
     def open(self) -> None:
         """Connect or start serving; called once, before the first reading."""
 
-    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+    def publish(self, reading: Reading, report: Optional[Report]) -> None:
         """Send one reading (and its report, when built); raise XfinityUsageError on failure."""
 
     def failed(self, error: Exception) -> None:

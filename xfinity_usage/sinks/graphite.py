@@ -20,6 +20,7 @@ from .. import options
 from ..errors import ConfigError, DataError, GraphiteError
 
 if TYPE_CHECKING:
+    from ..history.report import Report
     from ..reading import Reading
     from . import Context
 
@@ -85,15 +86,16 @@ def reading_metrics(reading: Reading, prefix: str = "xfinity",
     return metrics
 
 
-def overage_extra(report: Mapping[str, Any] | None) -> dict[str, float]:
+def overage_extra(report: Optional[Report]) -> dict[str, float]:
     """The report's overage charges as extra metrics: ``overage_dollars`` (so far) and
     ``projected_overage_dollars``, in US dollars; a charge the report does not have is left out
     (no terms in the answer, an unlimited plan, no projection yet)."""
-    overage = (report or {}).get("overage") or {}
+    if report is None:
+        return {}
     extra = {}
-    for name, key in (("overage_dollars", "charge"), ("projected_overage_dollars", "projected_charge")):
-        if overage.get(key) is not None:
-            extra[name] = float(overage[key])
+    for name, charge in zip(("overage_dollars", "projected_overage_dollars"), report.charges):
+        if charge is not None:
+            extra[name] = float(charge)
     return extra
 
 
@@ -194,16 +196,15 @@ def build(settings: Settings, context: Context) -> Optional[GraphiteSink]:
                         extra=settings.graphite_extra)
 
 
-def extra_metrics(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
+def extra_metrics(reading: Reading, report: Optional[Report]) -> dict:
     """``--graphite-extra``'s metrics from the report: ``projected_<unit>``, ``device.<id>_<unit>``,
     and the overage charges (``overage_dollars``, ``projected_overage_dollars``) when known."""
     if report is None:
         return {}
-    unit = (report.get("units") or reading.units).lower()
-    extra = {f"device.{d['id']}_{unit}": d["usage"] for d in report.get("devices", [])
-             if d.get("usage") is not None}
-    if report.get("projected") is not None:
-        extra[f"projected_{unit}"] = report["projected"]
+    unit = (report.units or reading.units).lower()
+    extra = {f"device.{d.id}_{unit}": d.usage for d in report.devices if d.usage is not None}
+    if report.projected is not None:
+        extra[f"projected_{unit}"] = report.projected
     extra.update(overage_extra(report))
     return extra
 
@@ -220,7 +221,7 @@ class GraphiteSink:
     def open(self) -> None:
         pass
 
-    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+    def publish(self, reading: Reading, report: Optional[Report]) -> None:
         extra = extra_metrics(reading, report) if self.wants_report else None
         GraphiteClient(self.host, self.port, self.prefix).send_reading(reading, extra=extra)
         logger.info("sent the reading to Graphite at %s:%d", self.host, self.port)

@@ -38,6 +38,7 @@ from ..errors import ConfigError, MqttError
 from ..version import __version__
 
 if TYPE_CHECKING:
+    from ..history.report import Report
     from ..reading import Reading
     from . import Context
 
@@ -231,7 +232,7 @@ def discovery_config(entity: Entity, settings: MqttSettings, *, availability: bo
     return config
 
 
-def state_values(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
+def state_values(reading: Reading, report: Optional[Report]) -> dict:
     """Each entity's state payload (a string), from the reading and its report.
 
     Data figures are converted to GB; a figure the run does not have is
@@ -239,46 +240,52 @@ def state_values(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
     """
     from ..reading import convert
 
-    report = report or {}
-    units = report.get("units") or reading.units
+    units = (report.units if report is not None else None) or reading.units
 
     def data(value: Any) -> str:
         if value is None:
             return NONE_PAYLOAD
         return _number(convert(float(value), units, UNIT))
 
-    used = report.get("used", reading.used)
-    total = report.get("total", reading.total)
-    start = report.get("cycle_start") or (reading.cycle_start.isoformat() if reading.cycle_start else None)
-    end = report.get("cycle_end") or (reading.cycle_end.isoformat() if reading.cycle_end else None)
-    percent = report.get("percent")
-    overage = report.get("overage") or {}
-
     def money(value: Any) -> str:
         return NONE_PAYLOAD if value is None else _number(float(value))
 
+    # without a report: the reading's own figures, and None for those only a report has
+    used, total = (report.used, report.total) if report is not None else (reading.used, reading.total)
+    remaining = report.remaining if report is not None else None
+    projected = report.projected if report is not None else None
+    budget = report.daily_budget if report is not None else None
+    percent = report.percent if report is not None else None
+    charge, projected_charge = report.charges if report is not None else (None, None)
+    start = (report.cycle_start if report is not None else None) or reading.cycle_start
+    end = (report.cycle_end if report is not None else None) or reading.cycle_end
     return {
         "used": data(used),
         "allowance": data(total),
-        "remaining": data(report.get("remaining")),
+        "remaining": data(remaining),
         "percent_used": NONE_PAYLOAD if percent is None else _number(percent),
-        "projected": data(report.get("projected")),
-        "daily_budget": data(report.get("daily_budget")),
-        "overage_charge": money(overage.get("charge")),
-        "projected_overage_charge": money(overage.get("projected_charge")),
-        "cycle_start": start or NONE_PAYLOAD,
-        "cycle_end": end or NONE_PAYLOAD,
+        "projected": data(projected),
+        "daily_budget": data(budget),
+        "overage_charge": money(charge),
+        "projected_overage_charge": money(projected_charge),
+        "cycle_start": start.isoformat() if start else NONE_PAYLOAD,
+        "cycle_end": end.isoformat() if end else NONE_PAYLOAD,
         "last_update": datetime.datetime.fromtimestamp(reading.data_timestamp, datetime.timezone.utc)
                        .isoformat(timespec="seconds"),
     }
 
 
-def attributes(reading: Reading, report: Optional[Mapping[str, Any]]) -> dict:
+def attributes(reading: Reading, report: Optional[Report]) -> dict:
     """The reading's details for the JSON attributes (the raw payload left out)."""
     details = {key: value for key, value in reading.to_dict().items() if key != "raw"}
-    for key in ("days_left", "projection_basis", "average_per_day", "rate_last_24h", "overage"):
-        if report and report.get(key) is not None:
-            details[key] = report[key]
+    if report is None:
+        return details
+    overage = report.overage.to_dict() if report.overage is not None else None
+    for key, value in (("days_left", report.days_left), ("projection_basis", report.projection_basis),
+                       ("average_per_day", report.average_per_day), ("rate_last_24h", report.rate_last_24h),
+                       ("overage", overage)):
+        if value is not None:
+            details[key] = value
     return details
 
 
@@ -287,7 +294,7 @@ def _number(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def messages(reading: Reading, report: Optional[Mapping[str, Any]], settings: MqttSettings, *,
+def messages(reading: Reading, report: Optional[Report], settings: MqttSettings, *,
              availability: bool = False, expire_after: Optional[int] = ONE_SHOT_EXPIRE_AFTER
              ) -> list[tuple[str, str]]:
     """Every ``(topic, payload)`` one run publishes, configs first; all retained, QoS 1.
@@ -415,7 +422,7 @@ class MqttPublisher:
 
     # -- publishing
 
-    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+    def publish(self, reading: Reading, report: Optional[Report]) -> None:
         """Publish configs, attributes and states of ``reading``; wait for each PUBACK."""
         if self._client is None:
             self.connect()
@@ -458,7 +465,7 @@ class MqttPublisher:
         self.close()
 
 
-def publish_once(settings: MqttSettings, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+def publish_once(settings: MqttSettings, reading: Reading, report: Optional[Report]) -> None:
     """A one-shot run's publication: connect, publish (``expire_after`` set), disconnect."""
     with MqttPublisher(settings) as publisher:
         publisher.publish(reading, report)
@@ -528,7 +535,7 @@ class MqttSink:
         if self.long_running:  # online at once, and offline by the last will if the process dies
             self.publisher.connect()
 
-    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+    def publish(self, reading: Reading, report: Optional[Report]) -> None:
         assert self.publisher is not None
         self.publisher.publish(reading, report)  # connects first when not connected
         logger.info("published the reading to the MQTT broker at %s", self.settings.address)

@@ -27,12 +27,13 @@ import dataclasses
 import logging
 import re
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Iterator, List, Mapping, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, List, Mapping, Optional, Sequence, cast
 
 from .. import options
 from ..errors import ConfigError, NotifyError
 
 if TYPE_CHECKING:
+    from ..history.report import Report
     from ..reading import Reading
     from . import Context
 
@@ -173,20 +174,20 @@ def thresholds_text(warn: Optional[float], crit: Optional[float], on: str) -> st
     return f"Judged on the {on} usage: {', '.join(limits)} of the cap"
 
 
-def title(state: str, report: Mapping[str, Any]) -> str:
+def title(state: str, report: Report) -> str:
     """``Xfinity usage WARNING: 1010 of 1229 GB (82%)``."""
-    used, total, units = report["used"], report.get("total"), report.get("units") or ""
+    used, total, units = cast(float, report.used), report.total, report.units or ""  # UNKNOWN has no message
     if total:
         return f"Xfinity usage {state}: {_num(used)} of {_num(total)} {units} ({used / total * 100:.0f}%)"
     return f"Xfinity usage {state}: {_num(used)} {units} (unlimited plan)"
 
 
-def message_body(report: Mapping[str, Any], warn: Optional[float], crit: Optional[float], on: str) -> str:
+def message_body(report: Report, warn: Optional[float], crit: Optional[float], on: str) -> str:
     """The message's lines: used of the cap, the projection, the projected overage charge, the days
     left and the cycle's end, and what the state is judged by. Figures only, never a secret."""
     from ..history.overage import format_money
 
-    used, total, units = report["used"], report.get("total"), report.get("units") or ""
+    used, total, units = cast(float, report.used), report.total, report.units or ""  # UNKNOWN has no message
     lines = []
     if total:
         left = total - used
@@ -194,7 +195,7 @@ def message_body(report: Mapping[str, Any], warn: Optional[float], crit: Optiona
         lines.append(f"Used {_num(used)} of {_num(total)} {units} ({used / total * 100:.1f}%), {rest}")
     else:
         lines.append(f"Used {_num(used)} {units} (unlimited plan)")
-    projected = report.get("projected")
+    projected = report.projected
     if projected is None:
         lines.append("No projection yet")
     elif total:
@@ -202,19 +203,19 @@ def message_body(report: Mapping[str, Any], warn: Optional[float], crit: Optiona
                      "of the cap)")
     else:
         lines.append(f"Projected {_num(projected)} {units} at the end of the cycle")
-    overage = report.get("overage")
-    if overage:
-        charge = overage.get("projected_charge")
+    overage = report.overage
+    if overage is not None:
+        charge = report.charges[1]
         if charge is None:
             lines.append("Projected overage charge: not known")
-        elif charge == 0 and overage.get("courtesy_applies"):
-            left_credits = overage.get("courtesy_remaining")
+        elif charge == 0 and overage.courtesy_applies:
+            left_credits = overage.terms.courtesy_remaining
             credit = f"courtesy credit left: {left_credits}" if left_credits else "a courtesy credit covers this cycle"
             lines.append(f"Projected overage charge: $0, {credit}")
         else:
             lines.append(f"Projected overage charge: {format_money(charge)}")
-    if report.get("days_left") is not None:
-        lines.append(f"{report['days_left']:.1f} days left; the cycle ends on {report['cycle_end']}")
+    if report.days_left is not None:
+        lines.append(f"{report.days_left:.1f} days left; the cycle ends on {report.cycle_end}")
     lines.append(thresholds_text(warn, crit, on))
     return "\n".join(lines)
 
@@ -331,12 +332,12 @@ class NotifySink:
             self._store = HistoryStore(self.history_path)
         return self._store
 
-    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+    def publish(self, reading: Reading, report: Optional[Report]) -> None:
         from ..history.report import State, check_state
 
         if self.test:
             return
-        state, status = check_state(report or {}, self.warn, self.crit, self.on)
+        state, status = check_state(report, self.warn, self.crit, self.on)
         if state is State.UNKNOWN:
             logger.info("notify: the state is UNKNOWN (%s): nothing told", status.split(" - ", 1)[-1])
             return

@@ -28,16 +28,16 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
 from .. import options
 from ..errors import ConfigError, PrometheusError
 
 if TYPE_CHECKING:
+    from ..history.report import Report
     from ..reading import Reading
     from . import Context
 
@@ -68,14 +68,6 @@ def _bytes(value: Optional[float], units: str) -> Optional[float]:
     return float(value) * UNIT_BYTES[units]
 
 
-def _date(text: Any) -> Optional[datetime.date]:
-    if isinstance(text, datetime.date):
-        return text
-    if isinstance(text, str) and text:
-        return datetime.date.fromisoformat(text)
-    return None
-
-
 class UsageCollector:
     """A prometheus_client collector of the last reading (thread-safe: ``/metrics`` reads it while a run updates it).
 
@@ -87,14 +79,14 @@ class UsageCollector:
         self.tz = tz
         self._lock = threading.Lock()
         self._reading: Optional[Reading] = None
-        self._report: Mapping[str, Any] = {}
+        self._report: Optional[Report] = None
         self._last_success: Optional[float] = None
         self._up = 0
 
-    def update(self, reading: Reading, report: Optional[Mapping[str, Any]], when: Optional[float] = None) -> None:
+    def update(self, reading: Reading, report: Optional[Report], when: Optional[float] = None) -> None:
         """A run read ``reading`` at ``when`` (default now)."""
         with self._lock:
-            self._reading, self._report = reading, dict(report or {})
+            self._reading, self._report = reading, report
             self._last_success = time.time() if when is None else when
             self._up = 1
 
@@ -122,20 +114,21 @@ class UsageCollector:
                 yield GaugeMetricFamily(f"{PREFIX}_{name}", doc + note, value=value)
 
         if reading is not None:
-            units = report.get("units") or reading.units
+            units = (report.units if report is not None else None) or reading.units
+            used = report.used if report is not None else reading.used
             yield from gauge("used_bytes", "Data used this billing cycle, in bytes (1 GB = 2^30 bytes).",
-                             _bytes(report.get("used", reading.used), units))
+                             _bytes(used, units))
             yield from gauge("allowance_bytes", "The plan's monthly data allowance, in bytes.",
                              _bytes(reading.total, reading.units))
             yield from gauge("projected_bytes", "Projected data use at the end of the billing cycle, in bytes.",
-                             _bytes(report.get("projected"), units))
-            overage = report.get("overage") or {}
+                             _bytes(report.projected if report is not None else None, units))
+            charge, projected_charge = report.charges if report is not None else (None, None)
             yield from gauge("overage_dollars", "Overage charge so far this billing cycle, in US dollars "
-                             "(0 under the cap or with a courtesy credit left).", overage.get("charge"))
+                             "(0 under the cap or with a courtesy credit left).", charge)
             yield from gauge("projected_overage_dollars", "Overage charge projected at the end of the billing "
-                             "cycle, in US dollars.", overage.get("projected_charge"))
-            start = reading.cycle_start or _date(report.get("cycle_start"))
-            end = reading.cycle_end or _date(report.get("cycle_end"))
+                             "cycle, in US dollars.", projected_charge)
+            start = reading.cycle_start or (report.cycle_start if report is not None else None)
+            end = reading.cycle_end or (report.cycle_end if report is not None else None)
             if start is not None and end is not None:
                 first, after = cycle_bounds(start, end, self.tz)
                 yield from gauge("cycle_start_timestamp_seconds", "Start of the billing cycle (local midnight).",
@@ -200,7 +193,7 @@ def previous_last_success(path: str) -> Optional[float]:
     return None
 
 
-def write_reading(path: str, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+def write_reading(path: str, reading: Reading, report: Optional[Report]) -> None:
     """A one-shot run's textfile: the reading's metrics, ``up`` 1."""
     collector = UsageCollector()
     collector.update(reading, report)
@@ -301,7 +294,7 @@ class PrometheusSink:
         if self.port:
             self.server = MetricsServer(self.collector, self.port, self.address).start()
 
-    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+    def publish(self, reading: Reading, report: Optional[Report]) -> None:
         self.collector.update(reading, report)
         self._write()
 

@@ -17,12 +17,13 @@ import json
 import logging
 import time
 import urllib.parse
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .. import options
 from ..errors import ConfigError, WebhookError
 
 if TYPE_CHECKING:
+    from ..history.report import Report
     from ..reading import Reading
     from ..retry import Backoff
     from . import Context
@@ -74,28 +75,29 @@ def shown(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, host, "/…" if hidden else parts.path, "", ""))
 
 
-def body(reading: Reading, report: Optional[Mapping[str, Any]], *, with_report: bool = True) -> dict:
+def body(reading: Reading, report: Optional[Report], *, with_report: bool = True) -> dict:
     """The JSON POSTed for ``reading``: figures, cycle, source, time, projection, overage (None when the
-    answer has no terms) and, ``with_report``, the whole report."""
-    report = report or {}
+    answer has no terms) and, ``with_report``, the whole report (its
+    :meth:`~xfinity_usage.history.report.Report.to_dict`)."""
     when = datetime.datetime.fromtimestamp(reading.data_timestamp, datetime.timezone.utc)
+    overage = report.overage if report is not None else None
     document = {
         "used": reading.used,
         "total": reading.total,
         "units": reading.units,
-        "percent": report.get("percent"),
-        "cycle_start": _iso(reading.cycle_start) or report.get("cycle_start"),
-        "cycle_end": _iso(reading.cycle_end) or report.get("cycle_end"),
+        "percent": report.percent if report is not None else None,
+        "cycle_start": _iso(reading.cycle_start or (report.cycle_start if report is not None else None)),
+        "cycle_end": _iso(reading.cycle_end or (report.cycle_end if report is not None else None)),
         "source": reading.source,
         "data_timestamp": reading.data_timestamp,
         "time": when.isoformat().replace("+00:00", "Z"),
-        "projected": report.get("projected"),
-        "projection_basis": report.get("projection_basis"),
-        "days_left": report.get("days_left"),
-        "overage": report.get("overage"),
+        "projected": report.projected if report is not None else None,
+        "projection_basis": report.projection_basis if report is not None else None,
+        "days_left": report.days_left if report is not None else None,
+        "overage": overage.to_dict() if overage is not None else None,
     }
-    if with_report and report:
-        document["report"] = dict(report)
+    if with_report and report is not None:
+        document["report"] = report.to_dict()
     return document
 
 
@@ -148,7 +150,7 @@ class WebhookSink:
             raise error
         logger.info("POSTed the reading to %s (HTTP %d)", where, status)
 
-    def publish(self, reading: Reading, report: Optional[Mapping[str, Any]]) -> None:
+    def publish(self, reading: Reading, report: Optional[Report]) -> None:
         from ..retry import Backoff, Deadline, retrying
 
         payload = json.dumps(body(reading, report, with_report=self.history), sort_keys=True).encode()
