@@ -66,10 +66,10 @@ def build_parser(prog: str = PROG) -> argparse.ArgumentParser:
     """The argument parser (also used to generate the CLI reference)."""
     p = argparse.ArgumentParser(
         prog=prog, description=(
-            "Print this month's Xfinity internet data usage, read through the Xfinity app's API "
-            "(--source app) or with a real browser; keep its history, check it against the cap, and "
-            "feed Graphite, MQTT/Home Assistant, Prometheus, a webhook or notifications, once or "
-            "every --interval."),
+            "Print this month's Xfinity internet data usage, read through the Xfinity app's API\n"
+            "(--source app) or with a real browser; keep its history, check it against the cap,\n"
+            "and feed Graphite, MQTT/Home Assistant, Prometheus, a webhook or notifications,\n"
+            "once or every --interval."),
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-V", "--version", action="version", version=f"%(prog)s {__version__}")
     p.add_argument("-v", "--verbose", action="count", default=0,
