@@ -5,6 +5,7 @@ import http.server
 import json
 import ssl
 import threading
+import time
 from typing import Iterator, Optional
 
 import pytest
@@ -17,6 +18,8 @@ class Receiver:
     def __init__(self, tls: Optional[tuple] = None):
         self.requests: list[dict] = []
         self.answers: list[tuple[int, dict]] = []
+        #: Seconds each answer waits (a slow service).
+        self.delay = 0.0
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -25,6 +28,7 @@ class Receiver:
                 body = self.rfile.read(length)
                 receiver.requests.append({"method": "POST", "path": self.path, "headers": dict(self.headers),
                                           "body": body})
+                time.sleep(receiver.delay)
                 status, headers = receiver.answers.pop(0) if receiver.answers else (200, {})
                 self.send_response(status)
                 for key, value in headers.items():

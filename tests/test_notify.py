@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import io
 import sqlite3
+import threading
 
 import pytest
 
@@ -14,6 +15,7 @@ from .test_sinks import closed_port
 from xfinity_usage.cli.main import build_parser, main
 from xfinity_usage.cli.environment import Environment
 from xfinity_usage.errors import ExitCode
+from xfinity_usage.history.report import build_report
 from xfinity_usage.cli.loop import run_loop
 from xfinity_usage.reading import Reading
 from xfinity_usage.sinks import notify
@@ -284,3 +286,31 @@ def test_the_secret_parts_of_a_url(url, secrets, kept):
     assert url in parts and all(secret in parts for secret in secrets), parts
     assert kept is None or kept not in parts
     assert notify.shown(url) == url.split("://")[0] + "://…"
+
+
+def test_runs_at_once_tell_a_change_once(tmp_path, receiver):
+    """Two runs at the same time (a cron run and a loop) with the same history: the second waits
+    for the first to tell the change, then sees it told. Without the lock both read "untold" while
+    the slow service answers, and both send."""
+    receiver.delay = 0.5
+    history = str(tmp_path / "history.sqlite3")
+    the_reading = reading(15, 1100)
+    report = build_report([], the_reading, now=the_reading.data_timestamp, tz=UTC)
+    sinks = [notify.NotifySink([url_of(receiver)], history_path=history, timeout=30) for _ in range(2)]
+    errors = []
+
+    def tell(sink):
+        try:
+            sink.publish(the_reading, report)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            sink.close()
+
+    threads = [threading.Thread(target=tell, args=(sink,)) for sink in sinks]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == [] and len(receiver.requests) == 1
+    assert messages(receiver)[0][0].startswith("Xfinity usage CRITICAL: 1100 of 1229 GB")

@@ -156,7 +156,7 @@ def build(settings: Settings, context: Context) -> Optional[NotifySink]:
     if warn is None and crit is None:
         warn, crit = DEFAULT_WARN, DEFAULT_CRIT
     return NotifySink(urls, warn=warn, crit=crit, on=settings.on,
-                      history_path=context.history_path, test=test)
+                      history_path=context.history_path, test=test, timeout=context.timeout)
 
 
 # ---------------------------------------------------------------- the message
@@ -274,11 +274,12 @@ class NotifySink:
 
     def __init__(self, urls: Sequence[str], *, warn: Optional[float] = DEFAULT_WARN,
                  crit: Optional[float] = DEFAULT_CRIT, on: str = "projected",
-                 history_path: Optional[str] = None, test: bool = False):
+                 history_path: Optional[str] = None, test: bool = False, timeout: float = 180.0):
         self.urls = list(urls)
         self.warn, self.crit, self.on = warn, crit, on
         self.history_path = history_path
         self.test = test
+        self.timeout = timeout
         self._targets = []
         with _apprise_logs():  # from its import on
             try:
@@ -346,23 +347,42 @@ class NotifySink:
         kind = {State.OK: "SUCCESS", State.WARNING: "WARNING", State.CRITICAL: "FAILURE"}[state]
         heading, text = title(state.name, report), message_body(report, self.warn, self.crit, self.on)
         errors = []
-        for index, url in enumerate(self.urls):
-            key = key_of(url)
-            told = store.notify_state(key)
-            if told is not None and told[0] == state.name:
-                continue
-            if told is None and state is State.OK:  # a first run tells nothing while all is well
+        with self._telling(store.path):  # runs at once (cron and a loop) tell a change once
+            for index, url in enumerate(self.urls):
+                key = key_of(url)
+                told = store.notify_state(key)
+                if told is not None and told[0] == state.name:
+                    continue
+                if told is None and state is State.OK:  # a first run tells nothing while all is well
+                    store.set_notify_state(key, state.name, reading.data_timestamp)
+                    continue
+                try:
+                    self._send(index, heading, text, kind)
+                except NotifyError as exc:  # the state stays untold: the next run tries again
+                    errors.append(str(exc))
+                    continue
                 store.set_notify_state(key, state.name, reading.data_timestamp)
-                continue
-            try:
-                self._send(index, heading, text, kind)
-            except NotifyError as exc:  # the state stays untold: the next run tries again
-                errors.append(str(exc))
-                continue
-            store.set_notify_state(key, state.name, reading.data_timestamp)
-            logger.info("told %s: %s", self._where(url), heading)
+                logger.info("told %s: %s", self._where(url), heading)
         if errors:
             raise NotifyError(f"the {state.name} message was not sent: " + "; ".join(errors))
+
+    @contextlib.contextmanager
+    def _telling(self, history_path: str) -> Iterator[None]:
+        """Hold ``<history>.notify.lock`` while the told states are read, sent and written, so that
+        another run at the same time reads what this one told (within ``timeout``)."""
+        from ..locks import file_lock
+
+        lock = file_lock(history_path + ".notify.lock")
+        try:
+            got = lock.acquire(self.timeout)
+        except OSError as exc:
+            raise NotifyError(f"cannot create the lock file {lock.path}: {exc.strerror or exc}") from None
+        if not got:
+            raise NotifyError(f"another run held {lock.path} until the time ran out: nothing was told")
+        try:
+            yield
+        finally:
+            lock.release()
 
     def failed(self, error: Exception) -> None:
         pass
