@@ -35,6 +35,11 @@ class SinkFailure:
     sink: str
     error: XfinityUsageError
 
+    @property
+    def line(self) -> str:
+        """The one stderr line that tells it (without the program's name): ``graphite: cannot ...``."""
+        return f"{self.sink}: {' '.join(str(self.error).split())}"
+
 
 @dataclasses.dataclass
 class Outcome:
@@ -153,9 +158,9 @@ class Pipeline:
                 logger.warning("%s: %s", sink.name, exc)
 
     def _record_and_report(self, reading: Optional[Reading]) -> Optional[Report]:
-        from .history.store import HistoryError
-
         if self.store is not None and reading is not None:
+            from .history.store import HistoryError
+
             try:
                 self.store.record(reading)
             except HistoryError as exc:

@@ -52,7 +52,6 @@ from ..errors import (
 if TYPE_CHECKING:
     from .environment import Environment
     from ..history.report import Report
-    from ..pipeline import SinkFailure
     from ..reading import Reading
 
 logger = logging.getLogger(__name__)
@@ -224,11 +223,6 @@ def _check(args: argparse.Namespace) -> None:
                           f"{MIN_INTERVAL:g} seconds")
 
 
-def sink_failure_line(failure: SinkFailure) -> str:
-    """The one stderr line of a sink that did not take a reading (without the program's name)."""
-    return f"{failure.sink}: {' '.join(str(failure.error).split())}"
-
-
 def run_loop(args: argparse.Namespace, env: Environment, *, max_runs: Optional[int] = None,
              say: Optional[Callable[[str], None]] = None, wait: Optional[Callable[[float], bool]] = None) -> int:
     """``--interval``: the pipeline every interval, with every sink the command line asks for; returns
@@ -244,12 +238,12 @@ def run_loop(args: argparse.Namespace, env: Environment, *, max_runs: Optional[i
 
     with open_pipeline(args, env, long_running=True) as (pipeline, _client):
         for failure in pipeline.open_failures:
-            say(sink_failure_line(failure))
+            say(failure.line)
 
         def step() -> tuple:
             outcome = pipeline.run()
             for failure in outcome.failures:
-                say(sink_failure_line(failure))
+                say(failure.line)
             return outcome.reading, outcome.report
 
         def out(line: str) -> None:

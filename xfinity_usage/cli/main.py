@@ -244,7 +244,6 @@ def run(args: argparse.Namespace, env: Environment, prog: str = PROG) -> int:
         from .loop import run_loop
 
         return run_loop(args, env, say=lambda line: _say(env, prog, line))
-    from .loop import sink_failure_line
     from .runs import open_pipeline
 
     codes = []
@@ -259,7 +258,7 @@ def run(args: argparse.Namespace, env: Environment, prog: str = PROG) -> int:
         outcome = pipeline.run(before_sinks=show)
     failures = pipeline.open_failures + outcome.failures
     for failure in failures:
-        _say(env, prog, sink_failure_line(failure))
+        _say(env, prog, failure.line)
     if failures and not check_mode(args):
         return int(failures[0].error.exit_code)
     return codes[0]
@@ -273,10 +272,11 @@ def _say(env: Environment, prog: str, line: str) -> None:
 
 def _output(args: argparse.Namespace, reading: Optional[Reading], report: Optional[Report]) -> tuple[int, str]:
     """The exit code and what goes to stdout."""
-    from ..history.report import check_state
     from ..sources.usage import format_reading
 
     if check_mode(args):
+        from ..history.report import check_state  # only here: a plain run needs no report module
+
         state, line = check_state(report, args.warn, args.crit, args.on)
         if args.json:  # one JSON document, so a parser gets it whole
             document = {"state": state.name, "exit_code": int(state), "status": line,

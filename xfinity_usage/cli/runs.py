@@ -13,7 +13,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import tempfile
 from typing import TYPE_CHECKING, Any, Iterator, Mapping, Optional
 
 from .. import sinks
@@ -64,14 +63,16 @@ def site_urls(path: Optional[str]) -> Optional[dict]:
 def history_path(args: argparse.Namespace, env: Mapping[str, str]) -> Optional[str]:
     """Where this run keeps its history; None when it keeps none (``--no-history``, or the demo
     without ``--history-db``: demo readings stay out of the real history). The one place that says."""
-    from ..history.store import default_history_path
-
     if args.no_history or (args.demo and not args.history_db):
         if getattr(args, "offline", False):
             raise ConfigError("--offline reports from the history: it cannot go with --no-history, "
                               "nor with --demo without --history-db")
         return None
-    return args.history_db or default_history_path(env)
+    if args.history_db:
+        return args.history_db
+    from ..history.store import default_history_path
+
+    return default_history_path(env)
 
 
 @contextlib.contextmanager
@@ -98,6 +99,8 @@ def open_client(args: argparse.Namespace, env: Environment) -> Iterator[XfinityU
             yield client
         return
     if args.demo:
+        import tempfile
+
         from ..simulator import DEMO_PASSWORD, DEMO_USERNAME, SimulatedSite
 
         with SimulatedSite() as site, tempfile.TemporaryDirectory(prefix="xfinity-usage-demo-") as tmp:

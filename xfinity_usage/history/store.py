@@ -23,8 +23,6 @@ import sqlite3
 import time
 from typing import Any, Iterable, Mapping, Optional
 
-from dateutil import tz as dateutil_tz
-
 from ..errors import ConfigError, ExitCode
 from ..files import ensure_private_dir, xdg_dir
 from ..reading import Reading
@@ -85,7 +83,9 @@ def _number(value: Any) -> Optional[float]:
 
 
 def _local_date(timestamp: float, tz: Optional[datetime.tzinfo]) -> datetime.date:
-    return datetime.datetime.fromtimestamp(timestamp, tz or dateutil_tz.tzlocal()).date()
+    if tz is None:  # the machine's local date (the C library's localtime, as dateutil's tzlocal uses)
+        return datetime.date.fromtimestamp(timestamp)
+    return datetime.datetime.fromtimestamp(timestamp, tz).date()
 
 
 def cycle_of(reading: Reading, tz: Optional[datetime.tzinfo] = None) -> tuple:

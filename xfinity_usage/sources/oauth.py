@@ -13,13 +13,10 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import hashlib
 import json
 import logging
-import secrets
 import string
 import time
-import uuid
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -65,12 +62,17 @@ class PendingSignIn:
 
 
 def code_challenge(verifier: str) -> str:
+    import hashlib  # sign-in only: not on every run's path
+
     digest = hashlib.sha256(verifier.encode("ascii")).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
 def new_sign_in() -> PendingSignIn:
     """A fresh verifier (43 characters, 256 random bits), state and activity id."""
+    import secrets  # sign-in only: not on every run's path (uuid imports platform)
+    import uuid
+
     verifier = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode("ascii").rstrip("=")
     alphabet = string.ascii_letters + string.digits
     state = "".join(secrets.choice(alphabet) for _ in range(22))
