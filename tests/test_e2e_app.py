@@ -202,7 +202,7 @@ def test_faults_on_the_sign_in_token_call_are_retried(app, home, kind):
 
 
 def test_faults_that_never_end_give_up_as_site_unavailable(app, home):
-    path = signed_in(app, home)
+    signed_in(app, home)
     app.add_fault("graphql", "error503", count=10)
     code, out, err = run_cli(app, home, "--retries", "1", "--timeout", "5")
     assert code == ExitCode.SITE_UNAVAILABLE and "HTTP 503" in err

@@ -12,7 +12,6 @@ from xfinity_usage.cli import loop as L
 from xfinity_usage.errors import (
     AccessDeniedError,
     BadCredentialsError,
-    LockedError,
     SiteUnavailableError,
 )
 from xfinity_usage.history.report import Report
